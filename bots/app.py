@@ -1,0 +1,135 @@
+"""The composition root: the one place that wires storage, features, adapters and time.
+
+Production (`tessera run`), the console demo and the tests all build the suite through
+`build_app`, so what is tested is what runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from core.adapter import Adapter
+from core.clock import Clock, SystemClock
+from core.commands import Feature, Registry
+from core.config import Config
+from core.delivery import Courier, Pace
+from core.dispatcher import Dispatcher
+from core.media import MediaStore
+from core.scheduler import Scheduler
+from core.storage import make_engine, upgrade
+from core.work import Services, Work
+
+log = logging.getLogger("tessera.app")
+
+
+def all_features() -> list[Feature]:
+    """Every feature of the suite, in the order help lists them."""
+    from bots import circles, help as help_
+
+    return [help_.feature, circles.feature]
+
+
+@dataclass
+class App:
+    """A running Tessera: services, dispatcher, scheduler, and one courier per adapter."""
+
+    services: Services
+    registry: Registry
+    dispatcher: Dispatcher
+    scheduler: Scheduler
+    adapters: dict[str, Adapter] = field(default_factory=dict)
+    couriers: dict[str, Courier] = field(default_factory=dict)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def add_adapter(self, adapter: Adapter, pace: Pace | None = None) -> Courier:
+        """Attach a platform door and its courier."""
+        self.adapters[adapter.platform] = adapter
+        self.dispatcher.bot_names[adapter.platform] = tuple(adapter.bot_names)
+        courier = Courier(self.services, adapter, pace or pace_for(self.services.config, adapter.platform))
+        self.couriers[adapter.platform] = courier
+        return courier
+
+    def after_commit(self, work: Work) -> None:
+        """A unit of work committed: wake the couriers and plan new timers."""
+        for courier in self.couriers.values():
+            courier.wake()
+        if work.new_timers:
+            self.scheduler.plan([t for t in work.new_timers if t.state == "pending"])
+
+    async def start(self, scheduler: bool = True) -> None:
+        """Start adapters, couriers and (if elected) the scheduler; returns at once."""
+        for platform, adapter in self.adapters.items():
+            await adapter.start(self.dispatcher.handle)
+            self.tasks.append(asyncio.create_task(self.couriers[platform].run(),
+                                                  name=f"courier-{platform}"))
+        if scheduler:
+            await self.scheduler.start()
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Run due timers and deliver everything ready (script mode, demos, tests)."""
+        await self.scheduler.run_due()
+        for courier in self.couriers.values():
+            await courier.drain(timeout)
+
+    async def stop(self) -> None:
+        """Stop everything and release the database."""
+        await self.scheduler.stop()
+        for courier in self.couriers.values():
+            courier.stop()
+        for adapter in self.adapters.values():
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping %s failed", adapter.platform)
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        self.services.engine.dispose()
+
+
+def pace_for(config: Config, platform: str) -> Pace:
+    """The delivery pace configured for a platform."""
+    if platform in config.values and "per_chat_per_minute" in config[platform]:
+        sec = config[platform]
+        return Pace(per_chat=sec["per_chat_per_minute"], chat_window=60.0,
+                    global_per_second=sec["global_per_second"])
+    return Pace(per_chat=1000, chat_window=1.0, global_per_second=1000)
+
+
+def build_app(config: Config, clock: Clock | None = None,
+              features: Iterable[Feature] | None = None, migrate: bool = True) -> App:
+    """Build the whole suite (without starting it)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.database_url())
+    if migrate:
+        upgrade(engine)
+    media = MediaStore(config.data_dir / "media",
+                       max_bytes=int(config["media"]["max_megabytes"] * 1024 * 1024))
+    services = Services(engine=engine, clock=clock or SystemClock(), config=config, media=media)
+    registry = Registry(features if features is not None else all_features())
+    services.registry = registry
+    app: App
+    dispatcher = Dispatcher(services, registry, after_commit=lambda w: app.after_commit(w))
+    scheduler = Scheduler(services, registry.timers, after_commit=lambda w: app.after_commit(w))
+    app = App(services=services, registry=registry, dispatcher=dispatcher, scheduler=scheduler)
+    services.extras["couriers"] = app.couriers
+    return app
+
+
+def adapters_from_config(config: Config, media: MediaStore) -> list[Any]:
+    """The platform adapters the configuration enables (imported only when enabled)."""
+    found: list[Any] = []
+    for platform in config.enabled_platforms():
+        if platform == "telegram":
+            from adapters.telegram_adapter import TelegramAdapter
+            found.append(TelegramAdapter.from_config(config, media))
+        elif platform == "matrix":
+            from adapters.matrix_adapter import MatrixAdapter
+            found.append(MatrixAdapter.from_config(config, media))
+        elif platform == "discord":
+            from adapters.discord_adapter import DiscordAdapter
+            found.append(DiscordAdapter.from_config(config, media))
+    return found

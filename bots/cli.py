@@ -1,0 +1,199 @@
+"""The `tessera` command line."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from core.config import ConfigError, load_config
+
+DEMO_SCRIPT = Path(__file__).parent / "scripts" / "demo.tessera"
+
+
+def _config(args):
+    return load_config(getattr(args, "config", None))
+
+
+def _secrets(cfg) -> list[str]:
+    found = []
+    for section in ("telegram", "matrix", "discord"):
+        for name in ("token", "password"):
+            try:
+                value = cfg.secret(section, name) if f"{name}_env" in cfg[section] else None
+            except ConfigError:
+                value = None
+            if value:
+                found.append(value)
+    url = cfg.database_url()
+    if "@" in url and ":" in url.split("://", 1)[-1].split("@")[0]:
+        found.append(url.split("://", 1)[-1].split("@")[0].split(":", 1)[1])
+    return found
+
+
+async def _run(cfg, script: Path | None, only: list[str] | None, interactive: bool,
+               out=None) -> int:
+    from adapters.console_adapter import ConsoleAdapter
+    from bots.app import adapters_from_config, build_app
+    from core.clock import OffsetClock
+
+    clock = OffsetClock()
+    app = build_app(cfg, clock=clock)
+    for adapter in adapters_from_config(cfg, app.services.media):
+        if not only or adapter.platform in only:
+            app.add_adapter(adapter)
+    console = None
+    if cfg.console_enabled() or script is not None or (only and "console" in only):
+        async def on_wait(delta: timedelta) -> None:
+            clock.advance(delta)
+            await app.settle()
+
+        console = ConsoleAdapter(app.services.media, out=out or sys.stdout, on_wait=on_wait)
+        app.add_adapter(console)
+    if not app.adapters:
+        print("Nothing to serve: no platform is enabled and the console is off.", file=sys.stderr)
+        return 2
+    # Script mode is deterministic: timers run only when the script waits.
+    await app.start(scheduler=script is None)
+    try:
+        if script is not None:
+            for line in script.read_text(encoding="utf-8").splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    console.out.write(f"{console.prompt()}{line}\n")
+                if not await console.feed(line):
+                    break
+                await app.settle()
+            if interactive:
+                await console.interact(app.settle)
+        elif console is not None:
+            await console.interact(app.settle)
+        else:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            print(f"Tessera serving {', '.join(app.adapters)}. Ctrl-C stops.", file=sys.stderr)
+            await stop.wait()
+    finally:
+        await app.stop()
+    return 0
+
+
+def cmd_run(args) -> int:
+    cfg = _config(args)
+    from core.logs import setup_logging
+    setup_logging(cfg["tessera"]["log_level"], _secrets(cfg))
+    script = Path(args.script) if args.script else None
+    if script is not None and not script.exists():
+        print(f"no such script: {script}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(cfg, script, args.only, interactive=False))
+
+
+def cmd_demo(args) -> int:
+    overrides = {"tessera": {"data_dir": args.data_dir}}
+    cfg = load_config(getattr(args, "config", None), overrides=overrides)
+    db = cfg.data_dir / "tessera.db"
+    if db.exists() and not args.keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+    from core.logs import setup_logging
+    setup_logging("warning", _secrets(cfg))
+    interactive = sys.stdin.isatty() and not args.no_interactive
+    return asyncio.run(_run(cfg, DEMO_SCRIPT, ["console"], interactive=interactive))
+
+
+def cmd_config_check(args) -> int:
+    cfg = _config(args)
+    print(f"# configuration from {cfg.source}")
+    print(json.dumps(cfg.redacted(), indent=2, sort_keys=True, default=str))
+    print("# valid")
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    from core.storage import current_revision, make_engine, upgrade
+    cfg = _config(args)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(cfg.database_url())
+    upgrade(engine)
+    print(f"database at revision {current_revision(engine)}")
+    return 0
+
+
+def cmd_outbox(args) -> int:
+    from sqlmodel import func, select
+
+    from core.storage import make_engine, unit_of_work
+    from core.storage.models import OutboxMessage
+    cfg = _config(args)
+    engine = make_engine(cfg.database_url())
+    with unit_of_work(engine) as s:
+        rows = s.exec(select(OutboxMessage.platform, OutboxMessage.state, func.count())
+                      .group_by(OutboxMessage.platform, OutboxMessage.state)).all()
+    print(f"{'platform':<10} {'state':<8} {'rows':>6}")
+    for platform, state, n in rows:
+        print(f"{platform:<10} {state:<8} {n:>6}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `tessera` (every subcommand with its help)."""
+    p = argparse.ArgumentParser(
+        prog="tessera",
+        description="Tessera: relays, a solidarity treasury, action calendars and synchronized "
+                    "days for circles in Telegram, Matrix and Discord.")
+    p.add_argument("--config", help="configuration file (default: $TESSERA_CONFIG, ./tessera.toml, "
+                                    "built-in defaults)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the bots (the console chat when no platform is configured)")
+    r.add_argument("--script", help="replay a scripted console conversation and print the transcript")
+    r.add_argument("--only", nargs="+", metavar="PLATFORM",
+                   help="serve only these platforms (telegram, matrix, discord, console)")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="seed a small network (Chicago, Gaziantep, Lagos) in the console and show it")
+    d.add_argument("--data-dir", default="./data/demo", help="where the demo keeps its database (default ./data/demo)")
+    d.add_argument("--keep", action="store_true", help="keep an earlier demo database instead of starting afresh")
+    d.add_argument("--no-interactive", action="store_true", help="only print the demo, don't open the console after it")
+    d.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("config", help="configuration tools")
+    csub = c.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    cc = csub.add_parser("check", help="validate and print the effective configuration, secrets redacted")
+    cc.set_defaults(func=cmd_config_check)
+
+    db = sub.add_parser("db", help="database tools")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    du = dbsub.add_parser("upgrade", help="apply database migrations")
+    du.set_defaults(func=cmd_db_upgrade)
+
+    o = sub.add_parser("outbox", help="show how many messages wait, were sent or failed, per platform")
+    o.set_defaults(func=cmd_outbox)
+
+    from bots.cli_extras import EXTENSIONS
+    for extend in EXTENSIONS:
+        extend(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tessera` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args) or 0
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

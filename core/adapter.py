@@ -1,0 +1,68 @@
+"""What an adapter is, seen from the core.
+
+An adapter is a thin door to one platform: it turns the platform's events into
+`core.messages.Incoming`, hands them to a dispatcher callback, and delivers `Outgoing`
+messages the courier gives it. It never decides anything. Five members, no more:
+`start()` (non-blocking), `stop()`, `send()`, `to_incoming(raw)` (pure) and
+`render(outgoing)` (pure), plus the set of `capabilities`.
+"""
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
+
+from core.messages import Incoming, Outgoing
+
+# Capabilities a feature may ask for (never a platform's name).
+POLLS, BUTTONS, VOICE, THREADS, EDIT, HTML = "polls", "buttons", "voice", "threads", "edit", "html"
+
+OnIncoming = Callable[[Incoming], Awaitable[None]]
+
+
+class DeliveryError(Exception):
+    """Sending failed. `permanent` failures (chat gone, bot removed) are not retried."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+class RetryAfter(DeliveryError):
+    """The platform asked us to wait `seconds` before sending again (a 429).
+
+    `scope` is "chat" when only this chat is throttled, "global" when the whole bot is.
+    """
+
+    def __init__(self, seconds: float, scope: str = "chat") -> None:
+        super().__init__(f"rate limited for {seconds:.1f}s ({scope})")
+        self.seconds = seconds
+        self.scope = scope
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The interface every platform door implements."""
+
+    platform: str
+    capabilities: frozenset[str]
+    # Bot names accepted in "/cmd@name" (the parser ignores commands for other bots).
+    bot_names: tuple[str, ...]
+    # Longest text the platform accepts in one message.
+    text_limit: int
+
+    async def start(self, on_incoming: OnIncoming) -> None:
+        """Connect and start receiving; returns once receiving runs in the background."""
+
+    async def stop(self) -> None:
+        """Stop receiving and close connections."""
+
+    async def send(self, chat_id: str, message: Outgoing, direct: bool = False) -> str:
+        """Deliver one message; return the platform's message reference.
+
+        Raise `RetryAfter` on rate limits and `DeliveryError` on other failures.
+        """
+
+    def to_incoming(self, raw: Any) -> Incoming | None:
+        """Translate a raw platform event (pure; None for events Tessera ignores)."""
+
+    def render(self, message: Outgoing) -> Any:
+        """Translate an outgoing message to the platform's payload(s) (pure)."""

@@ -1,0 +1,252 @@
+"""Couriers: each adapter's worker that drains its platform's outbox rows.
+
+A courier keeps each chat's messages in order, sends at the pace the platform allows (per
+chat and overall), honours the platform's retry-after, backs off on failures, and after too
+many failures dead-letters the row and tells the circle's coordinators. Rows are claimed
+with a short lease, so several workers may share one database without sending a row twice
+in normal operation. Delivery is at-least-once: a crash between the platform accepting a
+message and the row being marked sent can repeat that one message after restart.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import select
+
+from core.adapter import Adapter, DeliveryError, RetryAfter
+from core.clock import utc
+from core.messages import Outgoing
+from core.storage import unit_of_work
+from core.storage.models import Circle, OutboxMessage
+from core.work import Services, Work
+
+log = logging.getLogger("tessera.delivery")
+
+LEASE = timedelta(seconds=120)
+
+
+@dataclass
+class Pace:
+    """How fast one platform may be spoken to."""
+
+    per_chat: int = 20  # messages per chat per window
+    chat_window: float = 60.0  # seconds
+    global_per_second: float = 30.0
+
+
+class _Pacer:
+    """Sliding windows per chat and a token bucket overall."""
+
+    def __init__(self, pace: Pace) -> None:
+        self.pace = pace
+        self.chat_sends: dict[str, deque[float]] = {}
+        self.blocked_until: dict[str, float] = {}
+        self.global_blocked_until = 0.0
+        self.tokens = float(max(1.0, pace.global_per_second))
+        self.at = 0.0
+
+    def chat_wait(self, chat: str, t: float) -> float:
+        """Seconds until `chat` may be sent to (0 when now)."""
+        wait = max(0.0, self.blocked_until.get(chat, 0.0) - t, self.global_blocked_until - t)
+        q = self.chat_sends.get(chat)
+        if q:
+            while q and q[0] <= t - self.pace.chat_window:
+                q.popleft()
+            if len(q) >= self.pace.per_chat:
+                wait = max(wait, q[0] + self.pace.chat_window - t)
+        return wait
+
+    def take_global(self, t: float) -> float:
+        """Take one global token; return 0 when taken, else seconds to wait."""
+        rate = self.pace.global_per_second
+        self.tokens = min(max(1.0, rate), self.tokens + (t - self.at) * rate)
+        self.at = t
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / rate
+
+    def record(self, chat: str, t: float) -> None:
+        self.chat_sends.setdefault(chat, deque()).append(t)
+
+
+class Courier:
+    """Delivers one platform's outbox rows through its adapter."""
+
+    def __init__(self, services: Services, adapter: Adapter, pace: Pace) -> None:
+        self.services = services
+        self.adapter = adapter
+        self.platform = adapter.platform
+        cfg = services.config["delivery"]
+        self.max_attempts = cfg["max_attempts"]
+        self.backoff = cfg["backoff_seconds"]
+        self.max_backoff = cfg["max_backoff_seconds"]
+        self.concurrency = cfg["concurrency"]
+        self.pacer = _Pacer(pace)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.sent_count = 0
+        self.retry_after_count = 0
+        self.owner = f"{self.platform}-{id(self):x}"
+
+    def wake(self) -> None:
+        """New rows may be waiting: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the current round and stop."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self, idle_poll: float = 1.0) -> None:
+        """Deliver until stopped, sleeping while nothing is ready."""
+        while not self._stopping:
+            try:
+                delay = await self.deliver_ready()
+            except Exception:
+                log.exception("%s courier round failed; retrying", self.platform)
+                delay = idle_poll
+            if self._stopping:
+                break
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(idle_poll, max(delay, 0.005)))
+            except asyncio.TimeoutError:
+                pass
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Deliver until no row is ready (used by the console script mode and tests)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            delay = await self.deliver_ready()
+            if delay == float("inf"):
+                return
+            await asyncio.sleep(min(delay, 0.05))
+
+    async def deliver_ready(self) -> float:
+        """Send every row that may go now; return seconds until the next could (inf: none)."""
+        now = self.services.clock.now()
+        heads = self._heads(now)
+        if not heads:
+            return float("inf")
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        next_wait = float("inf")
+        ready: list[OutboxMessage] = []
+        for row in heads:
+            due_in = (utc(row.next_attempt_at) - now).total_seconds()
+            wait = max(due_in, self.pacer.chat_wait(row.chat_id, t))
+            if wait > 0:
+                next_wait = min(next_wait, wait)
+                continue
+            ready.append(row)
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(row: OutboxMessage) -> None:
+            async with sem:
+                while True:
+                    g = self.pacer.take_global(loop.time())
+                    if g == 0:
+                        break
+                    await asyncio.sleep(g)
+                if not self._claim(row.id):
+                    return
+                self.pacer.record(row.chat_id, loop.time())
+                await self._send(row)
+
+        if ready:
+            await asyncio.gather(*(one(r) for r in ready))
+            return 0.0
+        return next_wait
+
+    def _heads(self, now: datetime) -> list[OutboxMessage]:
+        """The oldest pending row of each chat (later rows wait for it: order per chat)."""
+        with unit_of_work(self.services.engine) as s:
+            rows = s.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.platform == self.platform, OutboxMessage.state == "pending")
+                .order_by(OutboxMessage.id).limit(5000)
+            ).all()
+        heads: dict[tuple[str, bool], OutboxMessage] = {}
+        for r in rows:
+            heads.setdefault((r.chat_id, r.direct), r)
+        return [r for r in heads.values()
+                if r.lease_until is None or utc(r.lease_until) <= now]
+
+    def _claim(self, row_id: int) -> bool:
+        now = self.services.clock.now()
+        with unit_of_work(self.services.engine) as s:
+            res = s.exec(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, OutboxMessage.state == "pending",
+                       or_(OutboxMessage.lease_until == None,  # noqa: E711
+                           OutboxMessage.lease_until <= now))
+                .values(lease_until=now + LEASE)
+            )
+            return res.rowcount == 1
+
+    async def _send(self, row: OutboxMessage) -> None:
+        msg = Outgoing.from_json(row.payload)
+        try:
+            ref = await self.adapter.send(row.chat_id, msg, direct=row.direct)
+        except RetryAfter as ra:
+            self.retry_after_count += 1
+            t = asyncio.get_running_loop().time() + ra.seconds
+            if ra.scope == "global":
+                self.pacer.global_blocked_until = max(self.pacer.global_blocked_until, t)
+            else:
+                self.pacer.blocked_until[row.chat_id] = max(self.pacer.blocked_until.get(row.chat_id, 0), t)
+            # A rate limit is not a failure: the row keeps its attempts and waits its turn.
+            self._release(row.id, delay=ra.seconds, error=str(ra), count=False)
+        except DeliveryError as e:
+            self._failed(row, str(e), permanent=e.permanent)
+        except Exception as e:  # an adapter bug or network trouble: retry, then dead-letter
+            log.warning("%s delivery of row %s failed: %s", self.platform, row.id, type(e).__name__)
+            self._failed(row, f"{type(e).__name__}: {e}", permanent=False)
+        else:
+            self.sent_count += 1
+            with unit_of_work(self.services.engine) as s:
+                r = s.get(OutboxMessage, row.id)
+                r.state, r.sent_at, r.message_ref = "sent", self.services.clock.now(), ref
+                r.lease_until = None
+                s.add(r)
+
+    def _release(self, row_id: int, delay: float, error: str, count: bool) -> None:
+        with unit_of_work(self.services.engine) as s:
+            r = s.get(OutboxMessage, row_id)
+            r.next_attempt_at = self.services.clock.now() + timedelta(seconds=delay)
+            r.lease_until = None
+            r.last_error = error[:500]
+            if count:
+                r.attempts += 1
+            s.add(r)
+
+    def _failed(self, row: OutboxMessage, error: str, permanent: bool) -> None:
+        attempts = row.attempts + 1
+        if not permanent and attempts < self.max_attempts:
+            delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
+            self._release(row.id, delay=delay, error=error, count=True)
+            return
+        now = self.services.clock.now()
+        with unit_of_work(self.services.engine) as s:
+            r = s.get(OutboxMessage, row.id)
+            r.state, r.attempts, r.last_error, r.lease_until = "dead", attempts, error[:500], None
+            s.add(r)
+            work = Work(self.services, s, now)
+            work.audit("delivery.dead", circle_id=r.circle_id, row=r.id, platform=r.platform,
+                       error=error[:200])
+            circle = s.get(Circle, r.circle_id) if r.circle_id else None
+            if circle is not None and not r.direct:
+                preview = (r.payload.get("text") or "")[:80]
+                work.tell_coordinators(circle, "delivery.dead_letter", key=f"dead:{r.id}",
+                                       circle=circle.name, platform=r.platform, preview=preview,
+                                       attempts=attempts)
+        log.error("%s row %s dead after %d attempts", self.platform, row.id, attempts)
+        for courier in self.services.extras.get("couriers", {}).values():
+            courier.wake()

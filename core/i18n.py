@@ -1,0 +1,119 @@
+"""Message catalogs: every word the bots say goes through here.
+
+Catalogs are TOML files in `core/locales/<lang>.toml`, one key per message, with named
+placeholders (`{circle}`) and plural forms as tables keyed by CLDR category
+(`one`, `few`, `many`, `other`), chosen by Babel for the language and the `count` argument.
+A message missing from a language falls back to English, so a half-finished catalog is
+still usable.
+"""
+from __future__ import annotations
+
+import string
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+
+LOCALES_DIR = Path(__file__).parent / "locales"
+DEFAULT_LANG = "en"
+
+
+class _Missing(dict):
+    # Keep unknown placeholders visible instead of crashing a reply.
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _flatten(prefix: str, table: dict[str, Any], out: dict[str, Any]) -> None:
+    for key, value in table.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and not _is_plural(value):
+            _flatten(full, value, out)
+        else:
+            out[full] = value
+
+
+def _is_plural(value: dict[str, Any]) -> bool:
+    return bool(value) and set(value) <= {"zero", "one", "two", "few", "many", "other"}
+
+
+@lru_cache(maxsize=None)
+def _load(lang: str) -> dict[str, Any]:
+    path = LOCALES_DIR / f"{lang}.toml"
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    flat: dict[str, Any] = {}
+    _flatten("", data, flat)
+    return flat
+
+
+@lru_cache(maxsize=None)
+def _plural_rule(lang: str):
+    try:
+        return Locale.parse(lang).plural_form
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse(DEFAULT_LANG).plural_form
+
+
+def available_languages() -> list[str]:
+    """Codes of every language with a catalog, English first."""
+    codes = sorted(p.stem for p in LOCALES_DIR.glob("*.toml"))
+    return sorted(codes, key=lambda c: (c != DEFAULT_LANG, c))
+
+
+def language_name(code: str, in_lang: str | None = None) -> str:
+    """The language's own name (or its name in `in_lang`), e.g. "español"."""
+    try:
+        return Locale.parse(code).get_display_name(in_lang or code) or code
+    except (UnknownLocaleError, ValueError):
+        return code
+
+
+def normalise_language(code: str) -> str | None:
+    """Map user input ("ES", "es-MX", "Spanish") to a catalog code, or None."""
+    code = code.strip().replace("_", "-")
+    langs = available_languages()
+    low = code.lower()
+    if low in langs:
+        return low
+    if low.split("-")[0] in langs:
+        return low.split("-")[0]
+    for c in langs:
+        if low in (language_name(c).lower(), language_name(c, "en").lower()):
+            return c
+    return None
+
+
+def messages(lang: str) -> dict[str, Any]:
+    """All messages of one catalog (flattened keys), without fallback."""
+    return dict(_load(lang))
+
+
+def placeholders(template: str | dict[str, str]) -> set[str]:
+    """Names of the placeholders a message uses (all plural forms together)."""
+    texts = template.values() if isinstance(template, dict) else [template]
+    names: set[str] = set()
+    for text in texts:
+        names |= {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    return names
+
+
+def t(lang: str, key: str, /, **params: Any) -> str:
+    """The message `key` in `lang`, with placeholders filled.
+
+    Plural messages pick their form from `params["count"]`.
+    """
+    template = _load(lang).get(key)
+    if template is None:
+        lang = DEFAULT_LANG
+        template = _load(DEFAULT_LANG).get(key)
+    if template is None:
+        return key
+    if isinstance(template, dict):
+        form = _plural_rule(lang)(abs(params.get("count", 0)))
+        template = template.get(form) or template.get("other") or next(iter(template.values()))
+    return template.format_map(_Missing(params))

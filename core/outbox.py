@@ -1,0 +1,48 @@
+"""The durable outbox: everything the bots say is first a row here.
+
+Rows are written in the same transaction as the state change that caused them (a vote, a
+handoff), so either both happen or neither does. Adapters' couriers (`core.delivery`) drain
+them.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from core.messages import Outgoing
+from core.storage.models import OutboxMessage
+
+
+def enqueue(session: Session, platform: str, chat_id: str, message: Outgoing, *,
+            circle_id: int | None = None, direct: bool = False, key: str | None = None,
+            not_before: datetime | None = None) -> OutboxMessage | None:
+    """Queue `message` for `chat_id` on `platform`.
+
+    `key` makes the call idempotent: a second enqueue with the same key is ignored and
+    returns None (used by timers, so a retried job never speaks twice).
+    """
+    if key is not None:
+        exists = session.exec(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first()
+        if exists is not None:
+            return None
+    row = OutboxMessage(
+        platform=platform,
+        chat_id=str(chat_id),
+        direct=direct,
+        circle_id=circle_id,
+        payload=message.to_json(),
+        idempotency_key=key,
+    )
+    if not_before is not None:
+        row.next_attempt_at = not_before
+    session.add(row)
+    return row
+
+
+def pending_count(session: Session, platform: str | None = None) -> int:
+    """How many rows wait to be delivered (optionally on one platform)."""
+    q = select(OutboxMessage.id).where(OutboxMessage.state == "pending")
+    if platform:
+        q = q.where(OutboxMessage.platform == platform)
+    return len(session.exec(q).all())
