@@ -222,7 +222,7 @@ async def circle_members(ctx: Context) -> str:
         roles = (ctx.tr("circles.role_coordinator") if m.is_coordinator else "") + \
                 (ctx.tr("circles.role_steward") if m.is_steward else "")
         lines.append(ctx.tr("circles.member_line", name=p.display_name, roles=roles,
-                            since=format_local(m.joined_at, ctx.tz, ctx.lang, style="date")))
+                            since=format_local(m.joined_at, ctx.tz, ctx.lang, style="short")))
     return "\n".join(lines)
 
 
@@ -352,7 +352,7 @@ async def chat_events(ctx: Context) -> None:
         ctx.audit("circle.removed", event=inc.event)
     elif inc.event in ("joined", "left", "admins"):
         for u in inc.data.get("users", []):
-            acc = svc.account_for(s, inc.platform, u["user_id"], u.get("display_name", ""))
+            acc = svc.account_for(s, inc.platform, u["user_id"], u.get("display_name", ""), ctx.now)
             m = svc.membership_for(s, acc.person_id, c.id, ctx.now,
                                    is_admin=inc.event == "admins")
             if inc.event == "left":

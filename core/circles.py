@@ -68,7 +68,8 @@ def find_circle(session: Session, network_id: int, ref: str) -> Circle | None:
     return None
 
 
-def account_for(session: Session, platform: str, user_id: str, display_name: str) -> Account:
+def account_for(session: Session, platform: str, user_id: str, display_name: str,
+                now: datetime) -> Account:
     """The account (and its person) for a platform user, created on first sight.
 
     Only the display name and the account id are kept (data minimisation).
@@ -76,7 +77,7 @@ def account_for(session: Session, platform: str, user_id: str, display_name: str
     acc = session.exec(select(Account).where(Account.platform == platform,
                                              Account.platform_user_id == str(user_id))).first()
     if acc is None:
-        person = Person(display_name=display_name or str(user_id))
+        person = Person(display_name=display_name or str(user_id), created_at=now)
         session.add(person)
         session.flush()
         acc = Account(person_id=person.id, platform=platform, platform_user_id=str(user_id),

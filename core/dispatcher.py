@@ -128,7 +128,7 @@ class Dispatcher:
 
     def _context(self, session: Session, incoming: Incoming, now: datetime) -> Context:
         acc = account_for(session, incoming.platform, incoming.sender.user_id,
-                          incoming.sender.display_name)
+                          incoming.sender.display_name, now)
         from core.storage.models import Person
         person = session.get(Person, acc.person_id)
         circle = None if incoming.is_direct else circle_for_chat(session, incoming.platform,
@@ -144,7 +144,7 @@ class Dispatcher:
     def _flush(self, ctx: Context) -> None:
         inc = ctx.incoming
         for msg in ctx.replies:
-            outbox.enqueue(ctx.session, inc.platform, inc.chat_id, msg,
+            outbox.enqueue(ctx.session, inc.platform, inc.chat_id, msg, now=ctx.now,
                            circle_id=ctx.circle.id if ctx.circle else None)
 
     # -- bodies ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Message catalogs: every word the bots say goes through here.
 
-Catalogs are TOML files in `core/locales/<lang>.toml`, one key per message, with named
+Catalogs are TOML files in `core/locales/<lang>/<part>.toml` (one file per feature, so
+each can be written and translated on its own), one key per message, with named
 placeholders (`{circle}`) and plural forms as tables keyed by CLDR category
 (`one`, `few`, `many`, `other`), chosen by Babel for the language and the `count` argument.
 A message missing from a language falls back to English, so a half-finished catalog is
@@ -41,13 +42,16 @@ def _is_plural(value: dict[str, Any]) -> bool:
 
 @lru_cache(maxsize=None)
 def _load(lang: str) -> dict[str, Any]:
-    path = LOCALES_DIR / f"{lang}.toml"
-    if not path.exists():
-        return {}
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
     flat: dict[str, Any] = {}
-    _flatten("", data, flat)
+    for path in sorted((LOCALES_DIR / lang).glob("*.toml")):
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        part: dict[str, Any] = {}
+        _flatten("", data, part)
+        clash = set(part) & set(flat)
+        if clash:
+            raise ValueError(f"{path}: keys defined twice in {lang}: {sorted(clash)[:5]}")
+        flat.update(part)
     return flat
 
 
@@ -61,7 +65,7 @@ def _plural_rule(lang: str):
 
 def available_languages() -> list[str]:
     """Codes of every language with a catalog, English first."""
-    codes = sorted(p.stem for p in LOCALES_DIR.glob("*.toml"))
+    codes = sorted(p.name for p in LOCALES_DIR.iterdir() if p.is_dir() and any(p.glob("*.toml")))
     return sorted(codes, key=lambda c: (c != DEFAULT_LANG, c))
 
 

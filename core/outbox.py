@@ -14,10 +14,10 @@ from core.messages import Outgoing
 from core.storage.models import OutboxMessage
 
 
-def enqueue(session: Session, platform: str, chat_id: str, message: Outgoing, *,
+def enqueue(session: Session, platform: str, chat_id: str, message: Outgoing, *, now: datetime,
             circle_id: int | None = None, direct: bool = False, key: str | None = None,
             not_before: datetime | None = None) -> OutboxMessage | None:
-    """Queue `message` for `chat_id` on `platform`.
+    """Queue `message` for `chat_id` on `platform`, due at `now` (or `not_before`).
 
     `key` makes the call idempotent: a second enqueue with the same key is ignored and
     returns None (used by timers, so a retried job never speaks twice).
@@ -33,9 +33,9 @@ def enqueue(session: Session, platform: str, chat_id: str, message: Outgoing, *,
         circle_id=circle_id,
         payload=message.to_json(),
         idempotency_key=key,
+        created_at=now,
+        next_attempt_at=not_before or now,
     )
-    if not_before is not None:
-        row.next_attempt_at = not_before
     session.add(row)
     return row
 

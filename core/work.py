@@ -77,7 +77,7 @@ class Work:
         `Outgoing`, so each circle gets the text in its own language.
         """
         msg = self._build(circle.language, build, params)
-        outbox.enqueue(self.session, circle.platform, circle.chat_id, msg,
+        outbox.enqueue(self.session, circle.platform, circle.chat_id, msg, now=self.now,
                        circle_id=circle.id, key=key)
 
     def say_to_circles(self, circles: Iterable[Circle], build: MessageBuilder | str, /, *,
@@ -99,7 +99,8 @@ class Work:
             return False
         acc = accounts[0]
         msg = self._build(person.language or "en", build, params)
-        outbox.enqueue(self.session, acc.platform, acc.platform_user_id, msg, direct=True, key=key)
+        outbox.enqueue(self.session, acc.platform, acc.platform_user_id, msg, now=self.now,
+                       direct=True, key=key)
         return True
 
     def tell_coordinators(self, circle: Circle, build: MessageBuilder | str, /, *,

@@ -59,8 +59,12 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to `revision` on the engine's database."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Apply Alembic migrations up to `revision` on the engine's database.
+
+    Each feature keeps its tables on its own migration branch (branch label = feature name,
+    rooted at the foundation), so "heads" brings every branch up to date.
+    """
     from alembic import command
     from alembic.config import Config
 
