@@ -108,7 +108,8 @@ def build_app(config: Config, clock: Clock | None = None,
         upgrade(engine)
     media = MediaStore(config.data_dir / "media",
                        max_bytes=int(config["media"]["max_megabytes"] * 1024 * 1024))
-    services = Services(engine=engine, clock=clock or SystemClock(), config=config, media=media)
+    services = Services(engine=engine, clock=clock or SystemClock(), config=config, media=media,
+                        translator=make_translator(config, engine))
     registry = Registry(features if features is not None else all_features())
     services.registry = registry
     app: App
@@ -117,6 +118,23 @@ def build_app(config: Config, clock: Clock | None = None,
     app = App(services=services, registry=registry, dispatcher=dispatcher, scheduler=scheduler)
     services.extras["couriers"] = app.couriers
     return app
+
+
+def make_translator(config: Config, engine) -> Any:
+    """The offline translator (Argos is imported only when a model is first needed)."""
+    import os
+
+    from core.translation import ArgosTranslator
+    from core.translation_cache import TranslationCache
+
+    tr = config["translation"]
+    if not tr["enabled"]:
+        return None
+    # Argos reads where its packages live from the environment when it is first imported.
+    packages = tr["packages_dir"] or str(config.data_dir / "argos-packages")
+    os.environ.setdefault("ARGOS_PACKAGES_DIR", packages)
+    os.environ.setdefault("ARGOS_INTRA_THREADS", str(tr["threads"]))
+    return ArgosTranslator(cache=TranslationCache(engine))
 
 
 def adapters_from_config(config: Config, media: MediaStore) -> list[Any]:

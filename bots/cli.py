@@ -124,6 +124,12 @@ def cmd_db_upgrade(args) -> int:
     return 0
 
 
+def cmd_db_revision(args) -> int:
+    from core.storage import new_revision
+    print(f"created migration {new_revision(args.branch, args.message)}")
+    return 0
+
+
 def cmd_outbox(args) -> int:
     from sqlmodel import func, select
 
@@ -171,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     du = dbsub.add_parser("upgrade", help="apply database migrations")
     du.set_defaults(func=cmd_db_upgrade)
+
+    dr = dbsub.add_parser("revision", help="(developers) generate a migration for a feature's tables")
+    dr.add_argument("branch", help="the feature's migration branch, e.g. relay")
+    dr.add_argument("-m", "--message", required=True, help="what changed")
+    dr.set_defaults(func=cmd_db_revision)
 
     o = sub.add_parser("outbox", help="show how many messages wait, were sent or failed, per platform")
     o.set_defaults(func=cmd_outbox)

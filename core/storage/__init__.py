@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
+from core import translation_cache  # noqa: F401  (its table joins the metadata)
 from core.storage import models  # noqa: F401  (registers the tables)
 from core.storage.models import (  # noqa: F401
     Account, AdapterState, AuditEntry, Circle, InviteCode, LinkCode, Membership, Network,
@@ -86,3 +87,42 @@ def current_revision(engine: Engine) -> str | None:
 def metadata() -> SQLModel.metadata.__class__:
     """All Tessera tables."""
     return SQLModel.metadata
+
+
+def new_revision(branch: str, message: str) -> str:
+    """Autogenerate a migration for `branch` (a feature's own branch, created on first use).
+
+    Developers run it as `tessera db revision BRANCH -m MESSAGE` after changing tables; it
+    compares the models with a scratch SQLite database upgraded to every head.
+    """
+    import os
+    import tempfile
+
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    script = ScriptDirectory.from_config(cfg)
+    labels = {label for rev in script.walk_revisions() for label in (rev.branch_labels or ())}
+    count = sum(1 for _ in script.walk_revisions())
+    rev_id = f"{count + 1:04d}_{branch}"
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/scratch.db")
+        upgrade(engine)
+        old = os.environ.get("TESSERA_DATABASE_URL")
+        try:
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                if branch in labels:
+                    command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id,
+                                     head=f"{branch}@head")
+                else:
+                    command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id,
+                                     head="0001_foundation", branch_label=branch, splice=True)
+        finally:
+            if old is not None:
+                os.environ["TESSERA_DATABASE_URL"] = old
+        engine.dispose()
+    return rev_id
