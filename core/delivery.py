@@ -93,6 +93,7 @@ class Courier:
         self.sent_count = 0
         self.retry_after_count = 0
         self.owner = f"{self.platform}-{id(self):x}"
+        self.pace_wait = float("inf")  # seconds until pacing lets the next row go
 
     def wake(self) -> None:
         """New rows may be waiting: look now rather than at the next poll."""
@@ -119,19 +120,25 @@ class Courier:
             except asyncio.TimeoutError:
                 pass
 
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Deliver until no row is ready (used by the console script mode and tests)."""
+    async def drain(self, timeout: float = 30.0, max_wait: float = 5.0) -> None:
+        """Deliver until nothing is ready within `max_wait` seconds (script mode, tests).
+
+        Rows held back for longer (a retry after a back-off) stay queued for later.
+        """
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while loop.time() < end:
-            delay = await self.deliver_ready()
-            if delay == float("inf"):
+            await self.deliver_ready()
+            # Only pacing waits are waited out here; rows due later by the clock (a back-off,
+            # a retry-after) stay queued, so a fake clock in tests never stalls the drain.
+            if self.pace_wait > max_wait:
                 return
-            await asyncio.sleep(min(delay, 0.05))
+            await asyncio.sleep(min(self.pace_wait, 0.05))
 
     async def deliver_ready(self) -> float:
         """Send every row that may go now; return seconds until the next could (inf: none)."""
         now = self.services.clock.now()
+        self.pace_wait = float("inf")
         heads = self._heads(now)
         if not heads:
             return float("inf")
@@ -141,11 +148,14 @@ class Courier:
         ready: list[OutboxMessage] = []
         for row in heads:
             due_in = (utc(row.next_attempt_at) - now).total_seconds()
-            wait = max(due_in, self.pacer.chat_wait(row.chat_id, t))
-            if wait > 0:
-                next_wait = min(next_wait, wait)
-                continue
-            ready.append(row)
+            pace = self.pacer.chat_wait(row.chat_id, t)
+            if due_in > 0:
+                next_wait = min(next_wait, due_in)
+            elif pace > 0:
+                self.pace_wait = min(self.pace_wait, pace)
+                next_wait = min(next_wait, pace)
+            else:
+                ready.append(row)
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: OutboxMessage) -> None:
@@ -162,6 +172,7 @@ class Courier:
 
         if ready:
             await asyncio.gather(*(one(r) for r in ready))
+            self.pace_wait = 0.0
             return 0.0
         return next_wait
 

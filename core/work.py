@@ -87,14 +87,15 @@ class Work:
             self.say_to_circle(c, build, key=f"{key}:c{c.id}" if key else None, **params)
 
     def say_to_person(self, person: Person, build: MessageBuilder | str, /, *,
-                      platform: str | None = None, key: str | None = None, **params: Any) -> bool:
-        """Queue a private message to a person (on `platform` if they have an account there).
+                      prefer_platform: str | None = None, key: str | None = None,
+                      **params: Any) -> bool:
+        """Queue a private message to a person (on `prefer_platform` if they have an account there).
 
         Returns False when the person has no account to reach.
         """
         accounts = self.session.exec(select(Account).where(Account.person_id == person.id)).all()
-        if platform:
-            accounts = sorted(accounts, key=lambda a: a.platform != platform)
+        if prefer_platform:
+            accounts = sorted(accounts, key=lambda a: a.platform != prefer_platform)
         if not accounts:
             return False
         acc = accounts[0]
@@ -109,7 +110,7 @@ class Work:
         told = 0
         for person in coordinators(self.session, circle.id):
             k = f"{key}:p{person.id}" if key else None
-            if self.say_to_person(person, build, platform=circle.platform, key=k, **params):
+            if self.say_to_person(person, build, prefer_platform=circle.platform, key=k, **params):
                 told += 1
         return told
 

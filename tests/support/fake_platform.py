@@ -14,6 +14,7 @@ class Delivered:
     chat_id: str
     direct: bool
     message: Outgoing
+    at: float = 0.0  # event-loop time of delivery
 
     @property
     def text(self) -> str:
@@ -41,7 +42,8 @@ class FakePlatform:
     async def send(self, chat_id: str, message: Outgoing, direct: bool = False) -> str:
         if self.fail_next:
             raise self.fail_next.pop(0)
-        self.delivered.append(Delivered(chat_id, direct, message))
+        import asyncio
+        self.delivered.append(Delivered(chat_id, direct, message, asyncio.get_running_loop().time()))
         return f"{self.platform}-{len(self.delivered)}"
 
     def to_incoming(self, raw: dict) -> Incoming:
