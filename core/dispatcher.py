@@ -163,13 +163,14 @@ class Dispatcher:
     async def _command(self, ctx: Context, words: list[str], prefix: str) -> None:
         found = self.registry.find(words)
         if found is None:
-            if words and words[0] in self.registry.groups():
+            suggestion = self.registry.suggest(words)
+            if words and words[0] in self.registry.groups() and not (
+                    len(words) > 1 and suggestion and suggestion.startswith(words[0] + " ")):
                 group = words[0]
                 names = sorted(c.usage(prefix) for c in self.registry.commands
                                if c.name.split()[0] == group)
                 ctx.reply(ctx.tr("errors.group_usage", group=group) + "\n" + "\n".join(names))
                 return
-            suggestion = self.registry.suggest(words)
             key = "errors.unknown_with_suggestion" if suggestion else "errors.unknown"
             ctx.reply(ctx.tr(key, command=prefix + (words[0] if words else ""),
                              suggestion=f"{prefix}{suggestion}" if suggestion else ""))

@@ -15,6 +15,11 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from core import translation_cache  # noqa: F401  (its table joins the metadata)
 from core.storage import models  # noqa: F401  (registers the tables)
+from core.storage import treasury  # noqa: F401
+from core.storage import calendar  # noqa: F401
+from core.storage import syncday  # noqa: F401
+from core.storage import relay  # noqa: F401
+from core.storage import archive  # noqa: F401
 from core.storage.models import (  # noqa: F401
     Account, AdapterState, AuditEntry, Circle, InviteCode, LinkCode, Membership, Network,
     OutboxMessage, Person, Timer,
@@ -77,11 +82,12 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The migration revision the database is at (None when empty)."""
+    """The migration revisions the database is at, one per branch (None when empty)."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ", ".join(sorted(heads)) or None
 
 
 def metadata() -> SQLModel.metadata.__class__:

@@ -1,0 +1,65 @@
+"""The `tessera` command line, run as a user would run it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tessera(*args, cwd, env=None, input_text=None, timeout=120):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bots.cli", *args], cwd=cwd, env=full_env,
+                          input=input_text, capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_explains_every_subcommand(tmp_path):
+    out = tessera("--help", cwd=tmp_path)
+    assert out.returncode == 0
+    for sub in ("run", "demo", "config", "db", "outbox"):
+        assert sub in out.stdout
+    run = tessera("run", "--help", cwd=tmp_path)
+    assert "--script" in run.stdout and "--only" in run.stdout
+
+
+def test_config_check_redacts_secrets(tmp_path):
+    token = "987654321:AAThisIsNotARealTokenButLooksLikeOne"
+    (tmp_path / "tessera.toml").write_text("[telegram]\nenabled = true\n")
+    out = tessera("config", "check", cwd=tmp_path, env={"TESSERA_TELEGRAM_TOKEN": token})
+    assert out.returncode == 0, out.stderr
+    assert token not in out.stdout + out.stderr
+    assert '"token (secret)": "set"' in out.stdout
+    bad = tessera("config", "check", cwd=tmp_path)
+    assert bad.returncode == 2 and "TESSERA_TELEGRAM_TOKEN" in bad.stderr
+
+
+def test_script_mode_prints_a_transcript(tmp_path):
+    script = tmp_path / "chat.tessera"
+    script.write_text(
+        ":chat lagos\n:as amaka\n/network create Lagos Riders\n"
+        "/circle join $CODE Lagos NG Africa/Lagos en\n/circle info\n/circle liste\n")
+    out = tessera("run", "--script", str(script), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    t = out.stdout
+    assert "[lagos as amaka]> /network create Lagos Riders" in t
+    assert "This chat is now the circle Lagos" in t
+    assert "Time zone: Africa/Lagos" in t
+    assert "Did you mean /circle list?" in t
+    assert (tmp_path / "data" / "tessera.db").exists()
+
+
+def test_demo_runs_without_a_terminal(tmp_path):
+    out = tessera("demo", "--no-interactive", cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "Circles of Couriers Across Borders" in out.stdout
+    for city in ("Chicago", "Gaziantep", "Lagos"):
+        assert city in out.stdout
+    assert "something went wrong" not in out.stdout
+
+
+def test_db_upgrade(tmp_path):
+    out = tessera("db", "upgrade", cwd=tmp_path)
+    assert out.returncode == 0 and "revision" in out.stdout
