@@ -186,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("outbox", help="show how many messages wait, were sent or failed, per platform")
     o.set_defaults(func=cmd_outbox)
 
-    from bots.cli_extras import EXTENSIONS
-    for extend in EXTENSIONS:
+    from bots.cli_extras import extensions
+    for extend in extensions():
         extend(sub)
     return p
 

@@ -1,4 +1,8 @@
 """Subcommands that features add to `tessera` (each a function taking the subparsers)."""
 from __future__ import annotations
 
-EXTENSIONS: list = []
+
+def extensions() -> list:
+    """Every feature's `add_cli`, imported when the CLI is built."""
+    from bots import translate_cli
+    return [translate_cli.add_cli]

@@ -63,3 +63,20 @@ def test_demo_runs_without_a_terminal(tmp_path):
 def test_db_upgrade(tmp_path):
     out = tessera("db", "upgrade", cwd=tmp_path)
     assert out.returncode == 0 and "revision" in out.stdout
+
+
+def test_translate_install_and_list(tmp_path):
+    from tests.support.argos_models import build_tiny_model
+    model = build_tiny_model(tmp_path / "models", "en", "es", "hola")
+    env = {"ARGOS_PACKAGES_DIR": str(tmp_path / "pk"), "XDG_DATA_HOME": str(tmp_path / "xd"),
+           "XDG_CACHE_HOME": str(tmp_path / "xc"), "XDG_CONFIG_HOME": str(tmp_path / "xf")}
+    empty = tessera("translate", "list", cwd=tmp_path, env=env)
+    assert "No translation models installed" in empty.stdout
+    out = tessera("translate", "install", "--from-file", str(model), cwd=tmp_path, env=env)
+    assert out.returncode == 0 and "en->es" in out.stdout, out.stdout + out.stderr
+    listing = tessera("translate", "list", cwd=tmp_path, env=env)
+    assert "en" in listing.stdout and "es" in listing.stdout
+    bad = tmp_path / "bad.argosmodel"
+    bad.write_bytes(b"not a zip")
+    out = tessera("translate", "install", "--from-file", str(bad), cwd=tmp_path, env=env)
+    assert out.returncode == 2 and "not installed" in out.stdout
