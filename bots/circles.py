@@ -314,8 +314,8 @@ async def whoami(ctx: Context) -> str:
     accounts = s.exec(select(Account).where(Account.person_id == ctx.person.id)).all()
     rows = s.exec(select(Circle, Membership).join(Membership, Membership.circle_id == Circle.id)
                   .where(Membership.person_id == ctx.person.id, Membership.left_at == None)).all()  # noqa: E711
-    circles = [c.name + (" (coordinator)" if m.is_coordinator else "") +
-               (" (steward)" if m.is_steward else "") for c, m in rows]
+    circles = [c.name + (ctx.tr("circles.role_coordinator") if m.is_coordinator else "") +
+               (ctx.tr("circles.role_steward") if m.is_steward else "") for c, m in rows]
     return ctx.tr("circles.whoami", name=ctx.person.display_name, id=ctx.person.id,
                   accounts=", ".join(f"{a.platform}:{a.display_name or a.platform_user_id}"
                                      for a in accounts),

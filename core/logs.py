@@ -41,5 +41,6 @@ def setup_logging(level: str, secrets: list[str]) -> None:
     handler.addFilter(RedactSecrets(secrets))
     root.handlers = [handler]
     # Libraries log request URLs that contain bot tokens (Telegram puts them in the path).
-    for noisy in ("httpx", "httpcore", "telegram", "discord", "nio", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "telegram", "discord", "nio", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("tessera.scheduler").setLevel(max(logging.WARNING, root.level))
