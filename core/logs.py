@@ -8,7 +8,7 @@ import re
 class RedactSecrets(logging.Filter):
     """Replace every known secret (and anything shaped like a bot token) with ***."""
 
-    TOKEN_SHAPES = re.compile(r"\b\d{6,}:[A-Za-z0-9_-]{20,}\b|\b(syt|mat)_[A-Za-z0-9_]{10,}\b")
+    TOKEN_SHAPES = re.compile(r"(?<!\d)\d{6,}:[A-Za-z0-9_-]{20,}|\b(syt|mat)_[A-Za-z0-9_]{10,}")
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
