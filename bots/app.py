@@ -26,9 +26,9 @@ log = logging.getLogger("tessera.app")
 
 def all_features() -> list[Feature]:
     """Every feature of the suite, in the order help lists them."""
-    from bots import circles, help as help_
+    from bots import circles, help as help_, privacy
 
-    return [help_.feature, circles.feature]
+    return [help_.feature, circles.feature, privacy.feature]
 
 
 @dataclass

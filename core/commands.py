@@ -232,6 +232,9 @@ class Feature:
         self.timers: dict[str, Handler] = {}
         self.events: list[Handler] = []
         self.person_mergers: list[Callable[..., None]] = []
+        self.person_exporters: list[Callable[..., dict]] = []
+        self.person_erasers: list[Callable[..., None]] = []
+        self.circle_exporters: list[Callable[..., dict]] = []
 
     def command(self, name: str, args: Sequence[Arg] = (), who: str = ANYONE,
                 where: str = ANYWHERE, aliases: Iterable[str] = ()) -> Callable[[Handler], Handler]:
@@ -271,6 +274,24 @@ class Feature:
         self.person_mergers.append(fn)
         return fn
 
+    def on_person_export(self, fn: Callable[..., dict]) -> Callable[..., dict]:
+        """Declare `fn(session, person_id) -> dict`: everything this feature stores about a
+        person, for `/mydata` (JSON-serialisable; list media keys under "media")."""
+        self.person_exporters.append(fn)
+        return fn
+
+    def on_person_erase(self, fn: Callable[..., None]) -> Callable[..., None]:
+        """Declare `fn(work, person_id)`: remove the person's personal data from this feature's
+        rows while keeping tallies, ledgers and other people's data consistent."""
+        self.person_erasers.append(fn)
+        return fn
+
+    def on_circle_export(self, fn: Callable[..., dict]) -> Callable[..., dict]:
+        """Declare `fn(session, circle_id) -> dict`: this feature's data about one circle,
+        for `/circle export` (a circle can take all its data when it leaves)."""
+        self.circle_exporters.append(fn)
+        return fn
+
     def on_event(self, fn: Handler) -> Handler:
         """Declare a handler for chat events (joins, admin changes, chat moves)."""
         self.events.append(fn)
@@ -288,6 +309,11 @@ class Registry:
         self.events: list[Handler] = []
         self.person_mergers: tuple[Callable[..., None], ...] = tuple(
             m for f in self.features for m in f.person_mergers)
+        self.person_exporters = {f.name: f.person_exporters for f in self.features
+                                 if f.person_exporters}
+        self.person_erasers = tuple(e for f in self.features for e in f.person_erasers)
+        self.circle_exporters = {f.name: f.circle_exporters for f in self.features
+                                 if f.circle_exporters}
         for f in self.features:
             for c in f.commands:
                 for n in (c.name, *c.aliases):

@@ -1,0 +1,59 @@
+"""People control their data: export everything, erase on request, circles take their data."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from sqlmodel import select
+
+from core.storage import unit_of_work
+from core.storage.models import Account, OutboxMessage, Person
+
+LAGOS = ("lagos", "Lagos", "NG", "Africa/Lagos", "en")
+
+
+def _attachment(town, user):
+    rows = [r for r in town.log if r[1] == user and r[2] and r[4].attachments]
+    att = rows[-1][4].attachments[0]
+    return town.app.services.media.get(att.path)
+
+
+async def test_mydata_sends_a_zip_privately(town):
+    await town.network(LAGOS)
+    await town.say("lagos", "amaka", "/lang es")
+    out = await town.say("lagos", "amaka", "/mydata")
+    assert any("private message" in o or "mensaje privado" in o for o in out)
+    blob = _attachment(town, "amaka")
+    data = json.loads(zipfile.ZipFile(io.BytesIO(blob)).read("data.json"))
+    assert data["person"]["display_name"] == "Amaka" and data["person"]["language"] == "es"
+    assert data["accounts"] == [{"platform": "console", "account_id": "amaka", "display_name": "Amaka"}]
+    assert len(data["memberships"]) == 1
+
+
+async def test_forgetme_erases_names_and_accounts_after_confirmation(town):
+    await town.network(LAGOS)
+    await town.say("lagos", "amaka", "/whoami")
+    out = await town.say("lagos", "amaka", "/forgetme")
+    code = out[-1].split("/forgetme ")[1].split()[0]
+    out = await town.say("lagos", "amaka", "/forgetme FORGET-000000")
+    assert "wrong or has expired" in out[-1]
+    out = await town.say("lagos", "amaka", f"/forgetme {code}")
+    assert "erased" in out[-1]
+    with unit_of_work(town.app.services.engine) as s:
+        assert s.exec(select(Account).where(Account.platform_user_id == "amaka")).all() == []
+        erased = s.exec(select(Person).where(Person.erased_at != None)).one()  # noqa: E711
+        assert erased.display_name.startswith("erased member #")
+        texts = " ".join(r.payload.get("text", "") for r in s.exec(select(OutboxMessage)).all())
+        assert "Amaka" not in texts
+
+
+async def test_circle_export_has_members_and_settings(town):
+    await town.network(LAGOS)
+    await town.say("lagos", "amaka", "hello")
+    out = await town.say("lagos", "lagos_coord", "/circle export")
+    assert "All data of the circle" in out[-1]
+    row = [r for r in town.log if r[1] == "lagos" and r[4].attachments][-1]
+    data = json.loads(town.app.services.media.get(row[4].attachments[0].path))
+    assert data["circle"]["timezone"] == "Africa/Lagos"
+    assert {m["display_name"] for m in data["members"]} >= {"Lagos_coord"}
