@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from core.adapter import Adapter, DeliveryError, RetryAfter
 from core.clock import utc
+from core.markup import directional
 from core.messages import Outgoing
 from core.storage import unit_of_work
 from core.storage.models import Circle, OutboxMessage
@@ -204,6 +205,7 @@ class Courier:
 
     async def _send(self, row: OutboxMessage) -> None:
         msg = Outgoing.from_json(row.payload)
+        msg.text = directional(msg.text, msg.lang)
         try:
             ref = await self.adapter.send(row.chat_id, msg, direct=row.direct)
         except RetryAfter as ra:

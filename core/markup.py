@@ -73,6 +73,23 @@ def is_rtl(lang: str) -> bool:
     return lang.split("-")[0].lower() in RTL_LANGS
 
 
+RLM = "\u200f"
+
+
+def directional(text: str, lang: str) -> str:
+    """Mark each line of a right-to-left message as such.
+
+    Chat clients guess a paragraph's direction from its first strong character; a line of
+    Arabic that starts with a command, a number or a name in Latin letters would otherwise be
+    laid out left to right. A right-to-left mark at the start of each line settles it, on
+    every platform, without changing what the words are.
+    """
+    if not is_rtl(lang) or not text:
+        return text
+    return "\n".join(line if not line or line.startswith(RLM) else RLM + line
+                     for line in text.split("\n"))
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Split `text` into pieces of at most `limit` characters.
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from core.markup import _TOKEN, is_rtl, split_text, to_html, to_markdown, to_plain
+from core.markup import RLM, _TOKEN, directional, is_rtl, split_text, to_html, to_markdown, to_plain
 
 
 def test_renderers():
@@ -30,3 +30,11 @@ def test_split_respects_the_limit_and_never_cuts_a_token(parts, limit):
         if len(m.group(0)) <= limit:
             assert any(m.group(0) in p for p in pieces)
     assert "".join(pieces).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_right_to_left_lines_are_marked():
+    text = "/relay status 3\nتقرير من لاغوس\n\n12 عضوا"
+    marked = directional(text, "ar")
+    assert all(line.startswith(RLM) for line in marked.split("\n") if line)
+    assert directional(marked, "ar") == marked  # idempotent
+    assert directional(text, "es") == text
