@@ -137,17 +137,19 @@ def make_translator(config: Config, engine) -> Any:
     return ArgosTranslator(cache=TranslationCache(engine))
 
 
-def adapters_from_config(config: Config, media: MediaStore) -> list[Any]:
+def adapters_from_config(config: Config, services: Services) -> list[Any]:
     """The platform adapters the configuration enables (imported only when enabled)."""
     found: list[Any] = []
+    media, engine = services.media, services.engine
     for platform in config.enabled_platforms():
         if platform == "telegram":
             from adapters.telegram_adapter import TelegramAdapter
-            found.append(TelegramAdapter.from_config(config, media))
+            found.append(TelegramAdapter.from_config(config, media, engine))
         elif platform == "matrix":
             from adapters.matrix_adapter import MatrixAdapter
-            found.append(MatrixAdapter.from_config(config, media))
+            found.append(MatrixAdapter.from_config(config, media, engine, services.clock))
         elif platform == "discord":
             from adapters.discord_adapter import DiscordAdapter
-            found.append(DiscordAdapter.from_config(config, media))
+            found.append(DiscordAdapter.from_config(config, media, engine, registry=services.registry,
+                                                    clock=services.clock))
     return found

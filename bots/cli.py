@@ -42,7 +42,7 @@ async def _run(cfg, script: Path | None, only: list[str] | None, interactive: bo
 
     clock = OffsetClock()
     app = build_app(cfg, clock=clock)
-    for adapter in adapters_from_config(cfg, app.services.media):
+    for adapter in adapters_from_config(cfg, app.services):
         if not only or adapter.platform in only:
             app.add_adapter(adapter)
     console = None
