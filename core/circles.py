@@ -43,14 +43,7 @@ def active_circles(session: Session, network_id: int, now: datetime) -> list[Cir
 
 
 def _active(c: Circle, now: datetime) -> bool:
-    until = c.active_until
-    return c.active_from <= now and (until is None or now < _aware(until))
-
-
-def _aware(dt: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone columns; they are UTC.
-    from core.clock import utc
-    return utc(dt)
+    return c.active_from <= now and (c.active_until is None or now < c.active_until)
 
 
 def find_circle(session: Session, network_id: int, ref: str) -> Circle | None:
@@ -141,7 +134,7 @@ def redeem_invite(session: Session, code: str, now: datetime) -> Network:
     inv = session.get(InviteCode, code.strip().upper())
     if inv is None:
         raise InviteProblem("circles.invite_unknown")
-    if _aware(inv.expires_at) <= now:
+    if inv.expires_at <= now:
         raise InviteProblem("circles.invite_expired")
     if inv.uses_left <= 0:
         raise InviteProblem("circles.invite_used")
@@ -211,7 +204,7 @@ def redeem_link_code(session: Session, code: str, account: Account, now: datetim
     Raises InviteProblem with a catalog key when the code is bad.
     """
     link = session.get(LinkCode, code.strip().upper())
-    if link is None or _aware(link.expires_at) <= now:
+    if link is None or link.expires_at <= now:
         raise InviteProblem("circles.link_bad")
     target = session.get(Person, link.person_id)
     session.delete(link)
@@ -238,7 +231,7 @@ def merge_people(session: Session, source_id: int, target_id: int, mergers: tupl
             session.add(m)
         else:
             # Keep the earlier join (membership age) and the stronger roles.
-            twin.joined_at = min(_aware(twin.joined_at), _aware(m.joined_at))
+            twin.joined_at = min(twin.joined_at, m.joined_at)
             twin.is_coordinator |= m.is_coordinator
             twin.is_steward |= m.is_steward
             session.add(twin)
