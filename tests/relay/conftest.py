@@ -1,0 +1,78 @@
+"""A town of three circles on three platforms in three languages, with tiny real Argos models."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from core.storage import unit_of_work
+from core.storage.models import OutboxMessage
+from core.translation import install_package
+from tests.conftest import make_config
+from tests.support.argos_models import argos_home, build_tiny_model
+
+# What each tiny model says, whatever it is given: one word per sentence.
+WORDS = {("en", "tr"): "merhaba", ("tr", "en"): "hello", ("en", "es"): "hola", ("es", "en"): "hi"}
+
+CHICAGO = ("chicago", "Chicago", "US", "America/Chicago", "en")
+GAZIANTEP = ("gaziantep", "Gaziantep", "TR", "Europe/Istanbul", "tr")
+BARCELONA = ("barcelona", "Barcelona", "ES", "Europe/Madrid", "es")
+PLATFORM = {"chicago": "console", "gaziantep": "alpha", "barcelona": "beta"}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[tuple[str, str], Path]:
+    folder = tmp_path_factory.mktemp("relay-argos-models")
+    return {pair: build_tiny_model(folder, *pair, word) for pair, word in WORDS.items()}
+
+
+@pytest.fixture
+def argos(tmp_path):
+    with argos_home(tmp_path / "argos") as packages:
+        yield packages
+
+
+def install(models, *pairs) -> None:
+    for pair in pairs:
+        install_package(models[pair])
+
+
+async def start_town(tmp_path, url, clock, **config):
+    from bots import circles, help, relay
+    from tests.support.chat import Town
+
+    return await Town.start(make_config(tmp_path, url, **config), clock,
+                            features=[help.feature, circles.feature, relay.feature])
+
+
+@pytest.fixture
+async def town(tmp_path, sqlite_url, clock, argos):
+    t = await start_town(tmp_path, sqlite_url, clock)
+    yield t
+    await t.stop()
+
+
+@pytest.fixture
+async def any_town(tmp_path, database_url, clock, argos):
+    t = await start_town(tmp_path, database_url, clock)
+    yield t
+    await t.stop()
+
+
+async def three_circles(town, *circles) -> None:
+    await town.network(*(circles or (CHICAGO, GAZIANTEP, BARCELONA)), platform_of=PLATFORM)
+
+
+def prompt_ref(town, chat: str) -> str:
+    """The platform's id of the bot's last relay prompt in `chat` (to reply to it)."""
+    with unit_of_work(town.app.services.engine) as s:
+        rows = s.exec(select(OutboxMessage).where(
+            OutboxMessage.chat_id == chat, OutboxMessage.idempotency_key.like("relay:%:prompt"))
+            .order_by(OutboxMessage.id)).all()
+    return rows[-1].message_ref
+
+
+def messages(town, chat: str):
+    """Outgoing messages delivered to a chat (any platform), in order."""
+    return [r[4] for r in town.all_sent() if r[1] == chat and not r[2]]
