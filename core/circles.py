@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from core.messages import Incoming
 from core.storage.models import (
-    Account, Circle, InviteCode, LinkCode, Membership, Network, Person,
+    Account, AuditEntry, Circle, InviteCode, LinkCode, Membership, Network, Person,
 )
 
 # Unambiguous letters and digits for codes people read aloud or type on a phone.
@@ -236,6 +236,17 @@ def merge_people(session: Session, source_id: int, target_id: int, mergers: tupl
             twin.is_steward |= m.is_steward
             session.add(twin)
             session.delete(m)
+    for entry in session.exec(select(AuditEntry).where(AuditEntry.person_id == source_id)).all():
+        entry.person_id = target_id
+        session.add(entry)
+    for net in session.exec(select(Network).where(Network.created_by == source_id)).all():
+        net.created_by = target_id
+        session.add(net)
+    for inv in session.exec(select(InviteCode).where(InviteCode.created_by == source_id)).all():
+        inv.created_by = target_id
+        session.add(inv)
+    for code in session.exec(select(LinkCode).where(LinkCode.person_id == source_id)).all():
+        session.delete(code)
     session.flush()
     for merger in mergers:
         merger(session, source_id, target_id)

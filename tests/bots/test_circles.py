@@ -99,3 +99,19 @@ async def test_chat_moved_keeps_the_circle(town):
     await town.event("lagos", "chat_moved", new_chat_id="lagos-super")
     out = await town.say("lagos-super", "lagos_coord", "/circle info")
     assert "Lagos" in out[-1] and "Network: Test Network" in out[-1]
+
+
+async def test_linking_a_person_with_history_keeps_the_audit_trail(town):
+    # The person who links has already done things (audit rows) in two circles.
+    await town.network(THREE[0], THREE[2], platform_of={"lagos": "beta"})
+    await town.say("chicago", "maria", "/circle invite")  # refused, but maria now exists
+    await town.say("lagos", "lagos_coord", "/circle invite", platform="beta")
+    await town.say("chicago", "maria", "/link")
+    code = town.direct_to("maria")[-1].split("link code is ")[1].split(".")[0].strip()
+    out = await town.say("lagos", "lagos_coord", f"/link {code}", platform="beta")
+    assert "now one person" in out[-1]
+    from core.storage.models import AuditEntry
+    with unit_of_work(town.app.services.engine) as s:
+        maria = s.exec(select(Person).where(Person.display_name == "Maria")).one()
+        actions = [a.action for a in s.exec(select(AuditEntry).where(AuditEntry.person_id == maria.id))]
+    assert "circle.join" in actions and "circle.invite" in actions and "person.link" in actions
