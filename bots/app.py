@@ -26,9 +26,10 @@ log = logging.getLogger("tessera.app")
 
 def all_features() -> list[Feature]:
     """Every feature of the suite, in the order help lists them."""
-    from bots import circles, help as help_, privacy, relay, treasury
+    from bots import archive, circles, help as help_, privacy, relay, treasury
 
-    return [help_.feature, circles.feature, relay.feature, treasury.feature, privacy.feature]
+    return [help_.feature, circles.feature, relay.feature, treasury.feature, archive.feature,
+            privacy.feature]
 
 
 @dataclass
