@@ -58,6 +58,12 @@ def test_demo_runs_without_a_terminal(tmp_path):
     for city in ("Chicago", "Gaziantep", "Lagos"):
         assert city in out.stdout
     assert "something went wrong" not in out.stdout
+    # Every feature's "done when" flow ran: a relay completed, a company was cross-referenced,
+    # a draw was approved, paid and the ledger verified.
+    assert "Relay #1 “Rent strikes” is complete" in out.stdout
+    assert "1. Amazon (company)" in out.stdout
+    assert "is approved" in out.stdout
+    assert "image: " in out.stdout  # charts arrive as images
 
 
 def test_db_upgrade(tmp_path):
