@@ -26,10 +26,12 @@ log = logging.getLogger("tessera.app")
 
 def all_features() -> list[Feature]:
     """Every feature of the suite, in the order help lists them."""
-    from bots import archive, circles, help as help_, privacy, relay, treasury
+    from bots import (
+        archive, calendar_feature, circles, help as help_, privacy, relay, syncday, treasury,
+    )
 
-    return [help_.feature, circles.feature, relay.feature, treasury.feature, archive.feature,
-            privacy.feature]
+    return [help_.feature, circles.feature, relay.feature, treasury.feature,
+            calendar_feature.feature, syncday.feature, archive.feature, privacy.feature]
 
 
 @dataclass
@@ -73,6 +75,28 @@ class App:
         await self.scheduler.run_due()
         for courier in self.couriers.values():
             await courier.drain(timeout)
+
+    async def advance(self, clock, delta) -> None:
+        """Let `delta` pass on a movable clock (demo, tests), running each timer at its own
+        due time, so a kickoff three days ahead fires on time rather than late."""
+        from sqlmodel import select
+
+        from core.storage import unit_of_work
+        from core.storage.models import Timer
+
+        target = clock.now() + delta
+        while True:
+            with unit_of_work(self.services.engine) as s:
+                due = s.exec(select(Timer.due_at).where(Timer.state == "pending")
+                             .order_by(Timer.due_at)).first()
+            if due is None or due > target:
+                break
+            if due > clock.now():
+                clock.advance(due - clock.now())
+            await self.settle()
+        if target > clock.now():
+            clock.advance(target - clock.now())
+        await self.settle()
 
     async def stop(self) -> None:
         """Stop everything and release the database."""

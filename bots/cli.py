@@ -48,8 +48,7 @@ async def _run(cfg, script: Path | None, only: list[str] | None, interactive: bo
     console = None
     if cfg.console_enabled() or script is not None or (only and "console" in only):
         async def on_wait(delta: timedelta) -> None:
-            clock.advance(delta)
-            await app.settle()
+            await app.advance(clock, delta)
 
         console = ConsoleAdapter(app.services.media, out=out or sys.stdout, on_wait=on_wait)
         app.add_adapter(console)

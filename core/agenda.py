@@ -1,0 +1,359 @@
+"""The action calendar's service layer: events, RSVPs, reminders, export and scenario labs.
+
+Time rules come from `core.timekeeping` (DST policy, RRULE expansion, reminders), slot finding
+from `core.slots` and the iCalendar file from `core.ics`; this module persists and schedules.
+Everything takes a `Work` (or a session) and its `now`; nothing reads the clock.
+
+Which circles hear about an occurrence ("attending circles"): the circle that made the event,
+and, for network-wide events, every circle where someone answered "going" or "maybe".
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from core.circles import active_circles
+from core.clock import utc
+from core.commands import parse_duration
+from core.ics import IcsEvent, build_calendar
+from core.storage.agenda import CalendarEvent, EventRsvp, LabItem, LabSession
+from core.storage.models import Circle, Membership, Network
+from core.timekeeping import (
+    normalize_rrule, occurrences, reminder_instants, resolve_local_explain, zone,
+)
+from core.work import Work
+
+ANSWERS = ("going", "maybe", "no")
+DEFAULT_REMINDERS = ("1d", "1h")
+DEFAULT_WAKING = "08:00-22:00"
+_HORIZON = timedelta(days=3 * 366)  # how far ahead a repeating event is searched
+
+
+class CalendarProblem(ValueError):
+    """A request the calendar cannot honour; `key` names a catalog message."""
+
+    def __init__(self, key: str, **params) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
+
+
+def settings(config) -> dict:
+    """Calendar defaults: the optional [calendar] config section over built-in values."""
+    section = config.values.get("calendar", {}) if config is not None else {}
+    return {"reminders": list(section.get("reminders", DEFAULT_REMINDERS)),
+            "waking_hours": section.get("waking_hours", DEFAULT_WAKING)}
+
+
+def parse_offsets(text: str | list) -> list[timedelta]:
+    """"1d,1h" (or ["1d", "1h"]) -> durations before the start; "none" -> no reminders."""
+    items = text if isinstance(text, list) else str(text).split(",")
+    items = [i.strip() for i in items if i.strip()]
+    if items in (["none"], ["0"]):
+        return []
+    return sorted({parse_duration(i) for i in items}, reverse=True)
+
+
+# --- events ----------------------------------------------------------------------------------
+
+def duration_of(ev: CalendarEvent) -> timedelta:
+    """How long one occurrence lasts."""
+    return timedelta(minutes=ev.duration_minutes)
+
+
+def wall_start(ev: CalendarEvent) -> datetime:
+    """The event's first start as the naive wall time typed in its home zone."""
+    return datetime.fromisoformat(ev.start_local)
+
+
+def create_event(work: Work, *, network: Network, circle: Circle, person_id: int | None,
+                 title: str, start_local: datetime, tz: str, duration: timedelta,
+                 place: str = "", link: str = "", scope: str = "circle",
+                 rrule: str | None = None, reminders: list[timedelta] | None = None,
+                 kind: str = "event") -> CalendarEvent:
+    """Save a new event and schedule its reminders. Raises CalendarProblem on bad input."""
+    try:
+        zone(tz)
+        rule = normalize_rrule(rrule, tz, start_local) if rrule else None
+    except ValueError as err:
+        raise CalendarProblem("calendar.bad_rule", reason=str(err)) from None
+    resolved = resolve_local_explain(start_local, tz)
+    if duration <= timedelta(0) or duration > timedelta(days=14):
+        raise CalendarProblem("calendar.bad_duration")
+    ev = CalendarEvent(network_id=network.id, circle_id=circle.id, scope=scope, kind=kind,
+                       title=title, start_local=start_local.isoformat(timespec="minutes"), tz=tz,
+                       start_utc=resolved.instant_utc, start_note=resolved.note,
+                       duration_minutes=int(duration.total_seconds() // 60), place=place,
+                       link=link, rrule=rule,
+                       reminders=[int(r.total_seconds() // 60) for r in (reminders or [])],
+                       created_by=person_id, created_at=work.now, updated_at=work.now)
+    if next_occurrence(ev, work.now) is None:
+        raise CalendarProblem("calendar.in_the_past")
+    work.session.add(ev)
+    work.session.flush()
+    plan_occurrence(work, ev, after=work.now)
+    return ev
+
+
+def occurrences_between(ev: CalendarEvent, after: datetime, before: datetime,
+                        limit: int = 50) -> list[datetime]:
+    """Starts (UTC) of the event's occurrences in [after, before)."""
+    if not ev.rrule:
+        start = utc(ev.start_utc)
+        return [start] if after <= start < before else []
+    return occurrences(wall_start(ev), ev.tz, ev.rrule, after, before, limit=limit)
+
+
+def next_occurrence(ev: CalendarEvent, now: datetime) -> datetime | None:
+    """The start of the first occurrence that is not over at `now` (running or coming)."""
+    after = utc(now) - duration_of(ev) + timedelta(seconds=1)
+    found = occurrences_between(ev, after, utc(now) + _HORIZON, limit=1)
+    return found[0] if found else None
+
+
+def next_start(ev: CalendarEvent, after: datetime, inclusive: bool = True) -> datetime | None:
+    """The first occurrence starting at (or strictly after) `after`."""
+    start = utc(after) if inclusive else utc(after) + timedelta(seconds=1)
+    found = occurrences_between(ev, start, utc(after) + _HORIZON, limit=1)
+    return found[0] if found else None
+
+
+def timer_prefix(ev: CalendarEvent) -> str:
+    """Every timer of an event has a key starting with this."""
+    return f"event:{ev.id}:"
+
+
+def plan_occurrence(work: Work, ev: CalendarEvent, after: datetime,
+                    inclusive: bool = True) -> datetime | None:
+    """Schedule reminders (and the start, for repeats and labs) of the next occurrence."""
+    occ = next_start(ev, after, inclusive)
+    if occ is None:
+        return None
+    stamp = occ.strftime("%Y%m%dT%H%MZ")
+    offsets = [timedelta(minutes=m) for m in ev.reminders]
+    for c in reminder_instants(occ, offsets, now=work.now):
+        minutes = int(c.offset.total_seconds() // 60)
+        work.schedule("calendar.reminder", c.instant_utc,
+                      f"{timer_prefix(ev)}{stamp}:remind:{minutes}",
+                      event_id=ev.id, occurrence=occ.isoformat(), offset_minutes=minutes)
+    if ev.rrule or ev.kind == "lab":
+        work.schedule("calendar.start", occ, f"{timer_prefix(ev)}{stamp}:start",
+                      event_id=ev.id, occurrence=occ.isoformat())
+    return occ
+
+
+def cancel_event(work: Work, ev: CalendarEvent) -> None:
+    """Cancel an event and its pending reminders."""
+    ev.cancelled_at = work.now
+    ev.updated_at = work.now
+    ev.sequence += 1
+    work.session.add(ev)
+    work.cancel_timers(timer_prefix(ev))
+
+
+def visible_events(session: Session, circle: Circle) -> list[CalendarEvent]:
+    """Events a circle sees: its own and its network's network-wide ones (not cancelled)."""
+    rows = session.exec(select(CalendarEvent).where(
+        CalendarEvent.network_id == circle.network_id,
+        CalendarEvent.cancelled_at == None)  # noqa: E711
+        .order_by(CalendarEvent.start_utc, CalendarEvent.id)).all()
+    return [e for e in rows if e.scope == "network" or e.circle_id == circle.id]
+
+
+def network_events(session: Session, network_id: int) -> list[CalendarEvent]:
+    """Every live event of a network, network-wide and circles' own."""
+    return list(session.exec(select(CalendarEvent).where(
+        CalendarEvent.network_id == network_id, CalendarEvent.cancelled_at == None)  # noqa: E711
+        .order_by(CalendarEvent.start_utc, CalendarEvent.id)).all())
+
+
+def can_see(ev: CalendarEvent, circle: Circle | None) -> bool:
+    """True when `circle` may see (and answer) the event."""
+    return circle is not None and ev.network_id == circle.network_id and (
+        ev.scope == "network" or ev.circle_id == circle.id)
+
+
+# --- RSVPs -----------------------------------------------------------------------------------
+
+def rsvp(session: Session, ev: CalendarEvent, occurrence: datetime, person_id: int,
+         circle_id: int | None, answer: str, now: datetime) -> EventRsvp:
+    """Record (or change) one person's answer for one occurrence."""
+    if answer not in ANSWERS:
+        raise CalendarProblem("calendar.bad_answer")
+    row = session.exec(select(EventRsvp).where(
+        EventRsvp.event_id == ev.id, EventRsvp.occurrence_utc == occurrence,
+        EventRsvp.person_id == person_id)).first()
+    if row is None:
+        row = EventRsvp(event_id=ev.id, occurrence_utc=occurrence, person_id=person_id,
+                        circle_id=circle_id, answer=answer, at=now)
+    else:
+        row.answer, row.circle_id, row.at = answer, circle_id, now
+    session.add(row)
+    session.flush()
+    return row
+
+
+def counts(session: Session, ev: CalendarEvent, occurrence: datetime) -> dict[int | None, Counter]:
+    """Answers per circle for one occurrence: {circle_id: Counter(going=.., maybe=.., no=..)}."""
+    out: dict[int | None, Counter] = {}
+    for r in session.exec(select(EventRsvp).where(EventRsvp.event_id == ev.id,
+                                                  EventRsvp.occurrence_utc == occurrence)).all():
+        out.setdefault(r.circle_id, Counter())[r.answer] += 1
+    return out
+
+
+def home_circle_for(session: Session, person_id: int, network_id: int) -> Circle | None:
+    """The circle a person belongs to in a network (the oldest membership), if any."""
+    return session.exec(select(Circle).join(Membership, Membership.circle_id == Circle.id).where(
+        Membership.person_id == person_id, Membership.left_at == None,  # noqa: E711
+        Circle.network_id == network_id, Circle.left_at == None)  # noqa: E711
+        .order_by(Membership.joined_at)).first()
+
+
+def attending_circles(session: Session, ev: CalendarEvent, occurrence: datetime,
+                      now: datetime) -> list[Circle]:
+    """The host circle, plus (network-wide events) circles with someone going or maybe."""
+    ids = {ev.circle_id}
+    if ev.scope == "network":
+        ids |= {cid for cid, c in counts(session, ev, occurrence).items()
+                if cid is not None and (c["going"] or c["maybe"])}
+    return [c for c in active_circles(session, ev.network_id, now) if c.id in ids]
+
+
+def merge_person(session: Session, source_id: int, target_id: int) -> None:
+    """Linked accounts: the source person's answers and entries become the target's.
+
+    Where both answered the same occurrence the later answer wins, so one person counts once.
+    """
+    for r in session.exec(select(EventRsvp).where(EventRsvp.person_id == source_id)).all():
+        twin = session.exec(select(EventRsvp).where(
+            EventRsvp.event_id == r.event_id, EventRsvp.occurrence_utc == r.occurrence_utc,
+            EventRsvp.person_id == target_id)).first()
+        if twin is None:
+            r.person_id = target_id
+            session.add(r)
+        else:
+            if utc(r.at) > utc(twin.at):
+                twin.answer, twin.circle_id, twin.at = r.answer, r.circle_id, r.at
+                session.add(twin)
+            session.delete(r)
+    session.flush()
+    for model, column in ((CalendarEvent, CalendarEvent.created_by),
+                          (LabSession, LabSession.started_by), (LabItem, LabItem.person_id)):
+        session.exec(update(model).where(column == source_id).values({column.key: target_id}))
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def ics_event(ev: CalendarEvent, circle_names: dict[int, str], label_circles: bool,
+              public_domain: str = "tessera") -> IcsEvent:
+    """The iCalendar entry for one event (stable UID so re-imports update, not duplicate)."""
+    title = ev.title
+    if label_circles and ev.scope == "circle":
+        title = f"[{circle_names.get(ev.circle_id, '?')}] {title}"
+    return IcsEvent(uid=f"event-{ev.id}@{public_domain}", title=title, start_utc=ev.start_utc,
+                    duration=duration_of(ev), tz=ev.tz, location=ev.place, url=ev.link,
+                    rrule=ev.rrule, last_modified_utc=ev.updated_at, sequence=ev.sequence,
+                    description="Scenario lab" if ev.kind == "lab" else "")
+
+
+def export_circle(session: Session, circle: Circle, now: datetime) -> bytes:
+    """The .ics of one circle: its own events and its network's network-wide ones."""
+    events = [ics_event(e, {}, False) for e in visible_events(session, circle)]
+    return build_calendar(f"Tessera — {circle.name}", events, now)
+
+
+def export_network(session: Session, network: Network, now: datetime) -> bytes:
+    """The .ics of a whole network; circles' own events are labelled with the circle."""
+    names = {c.id: c.name for c in session.exec(select(Circle).where(
+        Circle.network_id == network.id)).all()}
+    events = [ics_event(e, names, True) for e in network_events(session, network.id)]
+    return build_calendar(f"Tessera — {network.name}", events, now)
+
+
+# --- scenario labs ---------------------------------------------------------------------------
+
+def open_lab(work: Work, *, circle: Circle, title: str, scope: str = "circle",
+             person_id: int | None = None, event: CalendarEvent | None = None,
+             occurrence: datetime | None = None) -> LabSession:
+    """Start a scenario lab (one open lab per circle at a time)."""
+    if active_lab(work.session, circle) is not None:
+        raise CalendarProblem("calendar.lab_already_open")
+    lab = LabSession(network_id=circle.network_id, circle_id=circle.id, scope=scope,
+                     event_id=event.id if event else None, occurrence_utc=occurrence,
+                     title=title, started_by=person_id, started_at=work.now)
+    work.session.add(lab)
+    work.session.flush()
+    return lab
+
+
+def active_lab(session: Session, circle: Circle) -> LabSession | None:
+    """The lab open for this circle: its own, or a network-wide one of its network."""
+    rows = session.exec(select(LabSession).where(
+        LabSession.network_id == circle.network_id, LabSession.ended_at == None)  # noqa: E711
+        .order_by(LabSession.id)).all()
+    mine = [lab for lab in rows if lab.circle_id == circle.id or lab.scope == "network"]
+    return mine[-1] if mine else None
+
+
+def add_lab_item(session: Session, lab: LabSession, kind: str, text: str, person_id: int,
+                 circle_id: int, now: datetime, number: int | None = None) -> LabItem:
+    """Add a dilemma (numbered in order) or a gains/pays entry on dilemma `number`."""
+    items = lab_items(session, lab)
+    if kind == "dilemma":
+        number = 1 + max((i.number for i in items if i.kind == "dilemma"), default=0)
+    elif not any(i.kind == "dilemma" and i.number == number for i in items):
+        raise CalendarProblem("calendar.lab_no_dilemma", number=number)
+    item = LabItem(lab_id=lab.id, number=number, kind=kind, text=text.strip(),
+                   person_id=person_id, circle_id=circle_id, at=now)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def lab_items(session: Session, lab: LabSession) -> list[LabItem]:
+    """Every entry of a lab, in the order given."""
+    return list(session.exec(select(LabItem).where(LabItem.lab_id == lab.id)
+                             .order_by(LabItem.id)).all())
+
+
+@dataclass(frozen=True)
+class MapRow:
+    """One dilemma of a lab's map with what was said about who gains and who pays."""
+
+    number: int
+    dilemma: str
+    gains: tuple[str, ...]
+    pays: tuple[str, ...]
+
+
+def lab_map(session: Session, lab: LabSession) -> list[MapRow]:
+    """The lab's map: one row per dilemma."""
+    items = lab_items(session, lab)
+    rows = []
+    for d in (i for i in items if i.kind == "dilemma"):
+        rows.append(MapRow(d.number, d.text,
+                           tuple(i.text for i in items if i.kind == "gains" and i.number == d.number),
+                           tuple(i.text for i in items if i.kind == "pays" and i.number == d.number)))
+    return rows
+
+
+def map_csv(rows: list[MapRow], headers: tuple[str, str, str, str]) -> bytes:
+    """The map as CSV (one line per dilemma; several entries joined with "; ")."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(headers)
+    for r in rows:
+        w.writerow([r.number, r.dilemma, "; ".join(r.gains), "; ".join(r.pays)])
+    return buf.getvalue().encode("utf-8")
+
+
+def lab_circles(session: Session, lab: LabSession, now: datetime) -> list[Circle]:
+    """Circles that hear the lab's map: the host and every circle that added to it."""
+    ids = {lab.circle_id} | {i.circle_id for i in lab_items(session, lab) if i.circle_id}
+    return [c for c in active_circles(session, lab.network_id, now) if c.id in ids]
