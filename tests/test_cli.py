@@ -63,6 +63,7 @@ def test_demo_runs_without_a_terminal(tmp_path):
     assert "Relay #1 “Rent strikes” is complete" in out.stdout
     assert "1. Amazon (company)" in out.stdout
     assert "is approved" in out.stdout
+    assert out.stdout.count("Sync day") >= 1 or out.stdout.count("sync day") >= 1
     assert "image: " in out.stdout  # charts arrive as images
 
 
