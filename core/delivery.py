@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from core.adapter import Adapter, DeliveryError, RetryAfter
 from core.clock import utc
+from core.logs import scrub
 from core.markup import directional
 from core.messages import Outgoing
 from core.storage import unit_of_work
@@ -235,7 +236,7 @@ class Courier:
             r = s.get(OutboxMessage, row_id)
             r.next_attempt_at = self.services.clock.now() + timedelta(seconds=delay)
             r.lease_until = None
-            r.last_error = error[:500]
+            r.last_error = scrub(error)[:500]
             if count:
                 r.attempts += 1
             s.add(r)
@@ -249,11 +250,11 @@ class Courier:
         now = self.services.clock.now()
         with unit_of_work(self.services.engine) as s:
             r = s.get(OutboxMessage, row.id)
-            r.state, r.attempts, r.last_error, r.lease_until = "dead", attempts, error[:500], None
+            r.state, r.attempts, r.last_error, r.lease_until = "dead", attempts, scrub(error)[:500], None
             s.add(r)
             work = Work(self.services, s, now)
             work.audit("delivery.dead", circle_id=r.circle_id, row=r.id, platform=r.platform,
-                       error=error[:200])
+                       error=scrub(error)[:200])
             circle = s.get(Circle, r.circle_id) if r.circle_id else None
             if circle is not None and not r.direct:
                 preview = (r.payload.get("text") or "")[:80]

@@ -32,6 +32,12 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def scrub(text: str) -> str:
+    """`text` with anything shaped like a bot token or access token replaced by ***
+    (for error texts that are stored, such as a failed delivery's reason)."""
+    return RedactSecrets.TOKEN_SHAPES.sub("***", text)
+
+
 def setup_logging(level: str, secrets: list[str]) -> None:
     """Log to stderr at `level`, with secrets redacted from every handler's output."""
     root = logging.getLogger()
