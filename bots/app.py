@@ -27,11 +27,13 @@ log = logging.getLogger("tessera.app")
 def all_features() -> list[Feature]:
     """Every feature of the suite, in the order help lists them."""
     from bots import (
-        archive, calendar_feature, circles, help as help_, privacy, relay, syncday, treasury,
+        archive, calendar_feature, circles, help as help_, privacy, publish, relay, syncday,
+        treasury,
     )
 
     return [help_.feature, circles.feature, relay.feature, treasury.feature,
-            calendar_feature.feature, syncday.feature, archive.feature, privacy.feature]
+            calendar_feature.feature, syncday.feature, archive.feature, publish.feature,
+            privacy.feature]
 
 
 @dataclass

@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from core import translation_cache  # noqa: F401  (its table joins the metadata)
 from core.storage import models  # noqa: F401  (registers the tables)
 # Each feature's tables (each on its own migration branch).
-from core.storage import agenda, archive, relay, syncday, treasury  # noqa: F401,E402
+from core.storage import agenda, archive, publish, relay, syncday, treasury  # noqa: F401,E402
 from core.storage.models import (  # noqa: F401
     Account, AdapterState, AuditEntry, Circle, InviteCode, LinkCode, Membership, Network,
     OutboxMessage, Person, Timer,
