@@ -61,15 +61,17 @@ def find_circle(session: Session, network_id: int, ref: str) -> Circle | None:
     return None
 
 
-def account_for(session: Session, platform: str, user_id: str, display_name: str,
-                now: datetime) -> Account:
-    """The account (and its person) for a platform user, created on first sight.
+def sender_of(session: Session, platform: str, user_id: str, display_name: str,
+              now: datetime) -> tuple[Account, Person]:
+    """The account and person of a platform user (one query), created on first sight.
 
     Only the display name and the account id are kept (data minimisation).
     """
-    acc = session.exec(select(Account).where(Account.platform == platform,
-                                             Account.platform_user_id == str(user_id))).first()
-    if acc is None:
+    row = session.exec(
+        select(Account, Person).join(Person, Person.id == Account.person_id)
+        .where(Account.platform == platform, Account.platform_user_id == str(user_id))
+    ).first()
+    if row is None:
         person = Person(display_name=display_name or str(user_id), created_at=now)
         session.add(person)
         session.flush()
@@ -77,10 +79,27 @@ def account_for(session: Session, platform: str, user_id: str, display_name: str
                       display_name=display_name)
         session.add(acc)
         session.flush()
-    elif display_name and acc.display_name != display_name:
+        return acc, person
+    acc, person = row
+    if display_name and acc.display_name != display_name:
         acc.display_name = display_name
         session.add(acc)
-    return acc
+    return acc, person
+
+
+def account_for(session: Session, platform: str, user_id: str, display_name: str,
+                now: datetime) -> Account:
+    """The account of a platform user, created (with its person) on first sight."""
+    return sender_of(session, platform, user_id, display_name, now)[0]
+
+
+def circle_and_network(session: Session, platform: str, chat_id: str) -> tuple[Circle, Network] | None:
+    """The active circle living in this chat and its network (one query), if any."""
+    return session.exec(
+        select(Circle, Network).join(Network, Network.id == Circle.network_id)
+        .where(Circle.platform == platform, Circle.chat_id == str(chat_id),
+               Circle.left_at == None)  # noqa: E711
+    ).first()
 
 
 def membership_for(session: Session, person_id: int, circle_id: int, now: datetime,

@@ -15,14 +15,13 @@ from typing import Any, Callable
 from sqlmodel import Session
 
 from core import i18n, outbox
-from core.circles import account_for, circle_for_chat, membership_for
+from core.circles import circle_and_network, membership_for, sender_of
 from core.commands import (
     ANYONE, COORDINATOR, IN_CIRCLE, IN_DIRECT, MEMBER, STEWARD, ArgError, Command, Registry,
     bind_args, split_command,
 )
 from core.messages import Incoming, Outgoing
 from core.storage import unit_of_work
-from core.storage.models import Network
 from core.work import Context, Refusal, Services, Work
 
 log = logging.getLogger("tessera.dispatcher")
@@ -127,17 +126,16 @@ class Dispatcher:
         self.after_commit(ctx)
 
     def _context(self, session: Session, incoming: Incoming, now: datetime) -> Context:
-        acc = account_for(session, incoming.platform, incoming.sender.user_id,
-                          incoming.sender.display_name, now)
-        from core.storage.models import Person
-        person = session.get(Person, acc.person_id)
-        circle = None if incoming.is_direct else circle_for_chat(session, incoming.platform,
-                                                                 incoming.chat_id)
-        membership = network = None
-        if circle is not None:
+        # Three statements per command: sender, circle with network, membership.
+        acc, person = sender_of(session, incoming.platform, incoming.sender.user_id,
+                                incoming.sender.display_name, now)
+        found = None if incoming.is_direct else circle_and_network(session, incoming.platform,
+                                                                   incoming.chat_id)
+        circle = network = membership = None
+        if found is not None:
+            circle, network = found
             membership = membership_for(session, person.id, circle.id, now,
                                         incoming.sender.is_chat_admin)
-            network = session.get(Network, circle.network_id)
         return Context(self.services, session, now, incoming, person, acc, circle, network,
                        membership)
 

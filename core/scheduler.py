@@ -141,6 +141,7 @@ class Scheduler:
         return False
 
     async def _become_leader(self) -> None:
+        from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -148,7 +149,10 @@ class Scheduler:
         _LIVE[self.name] = self
         store = SQLAlchemyJobStore(engine=self.services.engine, tablename="apscheduler_jobs")
         self._aps = AsyncIOScheduler(
-            jobstores={"default": store},
+            # The sweep lives in the persistent store; the wake-up job of each timer lives in
+            # memory, because the Timer row is already the durable record and the sweep plans
+            # it again after a restart (a database write per timer made planning 8x slower).
+            jobstores={"default": store, "timers": MemoryJobStore()},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": None},  # lateness is judged by run_timer
             timezone="UTC",
@@ -177,7 +181,7 @@ class Scheduler:
             if t.id is None or t.id in self._planned:
                 continue
             self._aps.add_job(fire_timer, "date", run_date=utc(t.due_at), args=[self.name, t.id],
-                              id=f"timer-{t.id}", replace_existing=True)
+                              id=f"timer-{t.id}", replace_existing=True, jobstore="timers")
             self._planned.add(t.id)
 
     async def stop(self) -> None:

@@ -62,6 +62,7 @@ class Work:
         self.session = session
         self.now = now
         self.new_timers: list[Timer] = []
+        self._scheduled: dict[str, Timer] = {}
 
     # -- words -----------------------------------------------------------------------------
     def t(self, lang: str, key: str, /, **params: Any) -> str:
@@ -123,7 +124,12 @@ class Work:
     # -- time ------------------------------------------------------------------------------
     def schedule(self, kind: str, due_at: datetime, key: str, **payload: Any) -> Timer:
         """Ask for `kind` to run at `due_at`; the same `key` is scheduled once only."""
-        existing = self.session.exec(select(Timer).where(Timer.key == key)).first()
+        existing = self._scheduled.get(key)
+        if existing is None:
+            # No autoflush: a flush per lookup made scheduling thousands of kickoffs in one
+            # unit of work quadratic; timers added here are found in `_scheduled` instead.
+            with self.session.no_autoflush:
+                existing = self.session.exec(select(Timer).where(Timer.key == key)).first()
         if existing is not None:
             if existing.state == "pending" and existing.due_at != due_at:
                 existing.due_at = due_at
@@ -134,6 +140,7 @@ class Work:
         timer = Timer(kind=kind, key=key, due_at=due_at, payload=payload)
         self.session.add(timer)
         self.new_timers.append(timer)
+        self._scheduled[key] = timer
         return timer
 
     def cancel_timers(self, key_prefix: str) -> int:
