@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import json
 
+from core import i18n, markup
 from core.messages import ReplyTo
 from tests.archive.conftest import BERLIN, CHICAGO, LAGOS
+
+
+def de(key, **params):
+    """A message as Berlin (a German-speaking circle) reads it, markup stripped."""
+    return markup.to_plain(i18n.t("de", key, **params))
+
+
+def de_added(entry_id, kind, visibility="network"):
+    return de("archive.added", id=entry_id, kind=kind, visibility=de(f"archive.vis_{visibility}"))
 
 
 def _attachments(town, chat):
@@ -16,7 +26,7 @@ async def test_newcomers_cross_reference_one_company_spelled_two_ways(town):
     await town.network(BERLIN, LAGOS)
     out = await town.say("berlin", "anna", "/archive add testimony Das Lager von +[Amazon] "
                          "zahlt den Lohn nicht visibility=network tags=wages")
-    assert "entry #1" in out[-1] and "Names: Amazon" in out[-1]
+    assert de_added(1, "testimony") in out[-1] and de("archive.names", actors="Amazon") in out[-1]
     out = await town.say("lagos", "amaka", "/archive add testimony Pickers at +[Amazon.com Inc] "
                          "lost two days' pay visibility=network")
     assert "“Amazon.com Inc” (#2) looks like “Amazon” (#1)" in out[-1]
@@ -32,7 +42,8 @@ async def test_newcomers_cross_reference_one_company_spelled_two_ways(town):
     assert "No merges are waiting" in (await town.say("lagos", "amaka", "/archive merges"))[-1]
 
     out = await town.say("berlin", "anna", "/archive crossref")
-    assert "1. Amazon (company) — DE NG — Berlin, Lagos — entries #1 #2" in out[-1]
+    assert de("archive.crossref_line", rank=1, actor="Amazon", kind="company", countries="DE NG",
+              circles="Berlin, Lagos", entries="#1 #2") in out[-1]
     image, table = town.all_sent()[-1][4].attachments
     media = town.app.services.media
     assert image.kind == "image" and media.get(image.path)[:4] == b"\x89PNG"
@@ -60,10 +71,11 @@ async def test_known_actors_and_aliases_link_entries_without_markers(town):
     await town.say("berlin", "anna", "/archive add legal The Hongkong and Shanghai Banking "
                    "Corporation froze the strike fund visibility=network")
     out = await town.say("berlin", "anna", "/archive alias HSBC The Hongkong and Shanghai Banking Corporation")
-    assert "Only this circle's coordinators" in out[-1]
+    assert de("errors.coordinators_only", command="archive alias") in out[-1]
     out = await town.say("berlin", "berlin_coord",
                          "/archive alias HSBC The Hongkong and Shanghai Banking Corporation")
-    assert "one earlier entry was linked" in out[-1]
+    assert de("archive.alias_added", alias="The Hongkong and Shanghai Banking Corporation",
+              actor="HSBC", count=1) in out[-1]
     out = await town.say("lagos", "amaka", "/archive search actor=hsbc")
     assert "2 entries" in out[-1]
     out = await town.say("lagos", "amaka", "/archive crossref")
@@ -79,7 +91,7 @@ async def test_a_circle_only_entry_never_reaches_another_circle(town):
                    "visibility=circle")
     # Berlin sees its own entry...
     out = await town.say("berlin", "anna", "/archive search scab")
-    assert "One entry" in out[-1] and "#1 ·" in out[-1]
+    assert de("archive.found", count=1, query="scab") in out[-1] and "#1 ·" in out[-1]
     # ...Lagos does not, by search, show, actor or cross-reference.
     out = await town.say("lagos", "amaka", "/archive search scab")
     assert "Nothing in the archive matches" in out[-1]
@@ -92,7 +104,8 @@ async def test_a_circle_only_entry_never_reaches_another_circle(town):
     out = await town.say("chicago", "maria", "/archive crossref")
     assert "Zalando (company) — NG US — Chicago, Lagos — entries #2 #3" in out[-1]
     out = await town.say("berlin", "anna", "/archive crossref")
-    assert "Zalando (company) — DE NG — Berlin, Lagos — entries #1 #2" in out[-1]
+    assert de("archive.crossref_line", rank=1, actor="Zalando", kind="company", countries="DE NG",
+              circles="Berlin, Lagos", entries="#1 #2") in out[-1]
     # Lagos's export holds Lagos's entries only.
     await town.say("lagos", "lagos_coord", "/archive export")
     files = {a.filename: a for a in town.all_sent()[-1][4].attachments}
@@ -116,7 +129,7 @@ async def test_replying_to_a_message_archives_it(town):
     report = ReplyTo(message_id="tg-77", text="Relay report from Lagos: +[DHL] drivers unpaid")
     out = await town.say("berlin", "anna", "/archive report tags=relay visibility=network",
                          reply_to=report)
-    assert "entry #1 (report)" in out[-1] and "Names: DHL" in out[-1]
+    assert de_added(1, "report") in out[-1] and de("archive.names", actors="DHL") in out[-1]
     # A reply to the bot's own message: the text is found in what the bot sent.
     await town.say("lagos", "amaka", "/archive kinds")
     ref = town.app.couriers["console"].adapter.last_bot_message["lagos"]
@@ -134,7 +147,7 @@ async def test_wages_are_compared_per_period_and_currency(town):
     await town.network(BERLIN, LAGOS)
     out = await town.say("berlin", "anna", "/archive wage 14.50 EUR hour warehouse picker at "
                          "+[Amazon] place=Berlin date=2026-10-01 visibility=network")
-    assert "(wages)" in out[-1] and "Names: Amazon" in out[-1]
+    assert de_added(1, "wages") in out[-1] and de("archive.names", actors="Amazon") in out[-1]
     await town.say("lagos", "amaka", "/archive wage NGN 9000 day warehouse picker place=Lagos "
                    "visibility=network")
     await town.say("lagos", "amaka", "/archive wage 1200 USD month driver visibility=network")
@@ -154,9 +167,9 @@ async def test_withdrawal_leaves_no_text_behind(town):
                    "visibility=network")
     await town.say("lagos", "amaka", "/archive add testimony +[Amazon] again visibility=network")
     out = await town.say("berlin", "bernd", "/archive withdraw 1")
-    assert "Only the person who archived" in out[-1]
+    assert de("archive.not_author", id=1) in out[-1]
     out = await town.say("berlin", "anna", "/archive withdraw 1")
-    assert "withdrawn" in out[-1]
+    assert de("archive.withdrawn", id=1) in out[-1]
     assert "Nothing" in (await town.say("lagos", "amaka", "/archive search personally"))[-1]
     assert "No actor appears" in (await town.say("lagos", "amaka", "/archive crossref"))[-1]
     from sqlalchemy import text

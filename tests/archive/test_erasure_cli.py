@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from bots.archive import add_cli
+from core import i18n
 from core.archive import erase_person_archive
 from core.storage import unit_of_work
 from core.storage.archive import (
@@ -63,9 +64,10 @@ async def test_linked_accounts_keep_authorship(town):
         beta = s.exec(select(Account).where(Account.platform_user_id == "anna_beta")).one()
         follow_person_merge(s, anna, beta.person_id)
     out = await town.say("berlin", "anna", "/archive share 1 circle")
-    assert "Only the person who archived" in out[-1]
+    assert i18n.t("de", "archive.not_author", id=1) in out[-1]  # Berlin speaks German
     out = await town.say("berlin", "anna_beta", "/archive share 1 circle")
-    assert "visible to this circle only" in out[-1]
+    assert i18n.t("de", "archive.shared", id=1,
+                  visibility=i18n.t("de", "archive.vis_circle")) in out[-1]
 
 
 def _cli(tmp_path, url, *argv):
