@@ -434,9 +434,11 @@ async def _kickoff(work: Work, timer: Timer, late: timedelta, missed: bool) -> N
                            late=format_countdown(late, circle.language), id=sd.id)
         host = work.session.get(Circle, sd.circle_id)
         if host is not None:
-            work.tell_coordinators(host, "syncday.kickoff_missed_coordinators", key=f"{timer.key}:missed",
-                                   target=sd.target, circle=circle.name,
-                                   late=format_countdown(late, "en"))
+            # Each coordinator reads the whole sentence, duration included, in their language.
+            work.tell_coordinators(host, lambda lang: Outgoing(
+                text=i18n.t(lang, "syncday.kickoff_missed_coordinators", target=sd.target,
+                            circle=circle.name, late=format_countdown(late, lang)), lang=lang),
+                key=f"{timer.key}:missed")
         work.audit("syncday.kickoff_missed", syncday_id=sd.id, circle_id=circle.id,
                    network_id=sd.network_id, late_seconds=late.total_seconds())
         return

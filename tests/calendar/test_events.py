@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import select
 
+from core import i18n
 from core.storage import unit_of_work
 from core.storage.agenda import CalendarEvent, EventRsvp
 from core.storage.models import OutboxMessage, Timer
@@ -38,7 +39,8 @@ async def test_network_event_reaches_every_circle_in_its_own_time_with_buttons(c
     assert "Reminders: 1 day, 1 hour before" in added
     # Gaziantep (on the platform with buttons) sees 18:00 its time, with the answers as buttons
     msg = sent_to(town, "gaziantep", "alpha")[-1]
-    assert "New event for the whole network, from Chicago" in msg.text
+    assert i18n.t("tr", "calendar.announce", circle="Chicago") in msg.text  # Turkish words
+    assert "New event" not in msg.text
     assert "18:00" in msg.text and "Mar 14" not in msg.text  # Turkish date words
     assert [c.command for c in msg.choices] == ["/event rsvp 1 going", "/event rsvp 1 maybe",
                                                 "/event rsvp 1 no"]
@@ -136,8 +138,9 @@ async def test_a_daylight_saving_gap_is_explained(cal_town):
     town = cal_town
     await town.network(BERLIN)
     out = await town.say("berlin", "berlin_coord", "/event add Night shift 2026-03-29 02:30 remind=none")
-    assert "02:30 does not exist that day in Europe/Berlin" in out[-1]
-    assert "starts at 03:30" in out[-1]
+    # in the circle's language, German: "02:30 gibt es an dem Tag in Europe/Berlin nicht ... 03:30"
+    assert i18n.t("de", "calendar.dst_shifted_forward", typed="02:30", tz="Europe/Berlin",
+                  shown="03:30") in out[-1]
     with unit_of_work(town.app.services.engine) as s:
         ev = s.exec(select(CalendarEvent)).one()
         assert ev.start_utc == U(2026, 3, 29, 1, 30) and ev.start_note == "shifted_forward"

@@ -10,10 +10,13 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import select
 
+from core import i18n
+from core.markup import to_plain
 from core.messages import Attachment
 from core.storage import unit_of_work
 from core.storage.models import Circle, OutboxMessage
 from core.storage.syncday import SyncDay, SyncDayCircle, SyncDayPhoto
+from core.timekeeping import format_countdown
 from tests.calendar.conftest import start_town, walk, walk_to
 
 NNBSP = "\u202f"
@@ -43,6 +46,21 @@ NOON_KICKOFFS = {  # 12:00 local on 29 March 2026, in UTC
 }
 
 
+LANG = {chat: lang for chat, *_, lang in WORLD}
+NAME = {chat: chat.capitalize() for chat, *_ in WORLD}  # a circle is named after its chat's title
+
+
+def said(lang: str, key: str, **params) -> str:
+    """The plain text of a catalog message in `lang`, up to its first placeholder left unfilled."""
+    return to_plain(i18n.t(lang, key, **params)).split("{")[0]
+
+
+def kickoffs(town, chat: str) -> list[str]:
+    """The kickoff messages a circle got, recognised by the words of its own language."""
+    start = said(LANG[chat], "syncday.kickoff", target="Amazon", circle=NAME[chat])
+    return [t for t in town.texts(chat) if start in t]
+
+
 def rows_by_chat(town):
     with unit_of_work(town.app.services.engine) as s:
         return {c.chat_id: r for r, c in s.exec(
@@ -67,14 +85,16 @@ async def test_a_wave_of_noon_kickoffs_across_nine_time_zones(cal_town):
     await town.network(*WORLD)
     out = await town.say("berlin", "berlin_coord",
                          "/syncday declare Amazon 2026-03-29 12:00 same_local_hour")
-    assert "Sync day #1 against Amazon on 2026-03-29: a wave: 12:00 local time in every city" in out[-1]
-    assert "This circle takes part" in out[-1]
+    # Berlin speaks German: "Aktionstag #1 gegen Amazon am 2026-03-29: eine Welle: 12:00 Ortszeit ..."
+    assert said("de", "syncday.declared", id=1, target="Amazon", date="2026-03-29",
+                mode=i18n.t("de", "syncday.mode_same_local_hour", at="12:00")) in out[-1]
+    assert i18n.t("de", "syncday.declared_joined") in out[-1]
     invite = town.log[-2][4] if town.log[-2][1] != "berlin" else town.log[-3][4]
     assert invite.choices[0].command == "/syncday join 1"
     await town.say("berlin", "berlin_coord", "/syncday message 1 Gemeinsam legen wir die Arbeit nieder.")
     for chat, *_ in WORLD[1:]:
         out = await town.say(chat, f"{chat}_coord", "/syncday join 1")
-        assert "takes part in the day of action against Amazon" in out[-1], chat
+        assert said(LANG[chat], "syncday.joined", circle=NAME[chat], target="Amazon", id=1) in out[-1], chat
     assert f"Kickoff here: Sun, Mar 29, 2026, 12:00{NNBSP}PM CDT" in town.texts("chicago")[-1]
     await town.say("chicago", "chicago_coord", "/syncday adapt 1 We meet at the MDW2 gate.")
     out = await town.say("chicago", "chicago_coord", "/syncday join 1")
@@ -85,8 +105,12 @@ async def test_a_wave_of_noon_kickoffs_across_nine_time_zones(cal_town):
     for chat, *_ in WORLD:
         countdowns = [t for t in town.texts(chat) if t.startswith("⏳")]
         assert len(countdowns) == 2, chat
-        assert countdowns[0].startswith("⏳ 7 ") and countdowns[1].startswith("⏳ 1 "), chat
-    assert "⏳ 7 days to go" in town.texts("chicago")[-2] and "⏳ 1 Tag to go" in town.texts("berlin")[-1]
+        for text, days in zip(countdowns, (7, 1)):
+            lang = LANG[chat]
+            assert text.startswith(said(lang, "syncday.countdown", target="Amazon", id=1,
+                                        left=format_countdown(timedelta(days=days), lang))), chat
+    assert "⏳ 7 days to go" in town.texts("chicago")[-2]
+    assert said("de", "syncday.countdown", left="1 Tag", target="Amazon") in town.texts("berlin")[-1]
 
     # the kickoffs, each at its own noon
     await walk_to(town, U(2026, 3, 30, 0, 0))
@@ -94,7 +118,7 @@ async def test_a_wave_of_noon_kickoffs_across_nine_time_zones(cal_town):
     assert {chat: r.kickoff_sent_at for chat, r in rows.items()} == NOON_KICKOFFS
     assert {r.kickoff_state for r in rows.values()} == {"sent"}
     for chat, *_ in WORLD:
-        assert len([t for t in town.texts(chat) if "Kickoff!" in t]) == 1, chat
+        assert len(kickoffs(town, chat)) == 1, chat
         assert len([t for t in town.texts(chat) if t.startswith("⏳")]) == 3, chat
     chicago = next(t for t in town.texts("chicago") if "Kickoff!" in t)
     assert chicago.startswith("🤖 Tessera (the bot):")
@@ -102,14 +126,17 @@ async def test_a_wave_of_noon_kickoffs_across_nine_time_zones(cal_town):
     assert ("📣 Shared message from the coordinators (machine-translated from German; the original "
             "may say it better):\n[de>en] Gemeinsam legen wir die Arbeit nieder.") in chicago
     assert "✊ Chicago's own words (written by this circle):\nWe meet at the MDW2 gate." in chicago
-    berlin = next(t for t in town.texts("berlin") if "Kickoff!" in t)
+    berlin = kickoffs(town, "berlin")[0]
+    assert berlin.startswith(to_plain(i18n.t("de", "syncday.bot_label")))
     assert "So., 29. März 2026, 12:00 MESZ" in berlin  # summer time since this very night
-    assert "(original, Deutsch):\nGemeinsam legen wir" in berlin
-    assert "own words" not in berlin  # Berlin wrote none
-    kathmandu = next(t for t in town.texts("kathmandu") if "Kickoff!" in t)
+    assert (to_plain(i18n.t("de", "syncday.shared_label_original", source="Deutsch"))
+            + "\nGemeinsam legen wir") in berlin
+    assert said("de", "syncday.own_label", circle="Berlin") not in berlin  # Berlin wrote none
+    kathmandu = next(t for t in town.texts("kathmandu") if "Kickoff!" in t)  # "xx": English words
     assert "no translation model is installed" in kathmandu and "\nGemeinsam legen" in kathmandu
     assert "12:00" in kathmandu and "GMT+05:45" in kathmandu
-    assert all("How did it go" in t for t in [town.texts(c)[-1] for c, *_ in WORLD])
+    for chat, *_ in WORLD:
+        assert said(LANG[chat], "syncday.checkin_question", circle=NAME[chat], id=1) in town.last(chat), chat
 
     # check-ins, one with photos; the summary comes with the last one
     for i, (chat, *_) in enumerate(WORLD):
@@ -117,16 +144,20 @@ async def test_a_wave_of_noon_kickoffs_across_nine_time_zones(cal_town):
         out = await town.say(chat, f"{chat}_coord",
                              f"/syncday checkin 1 turnout={10 + i} outcome=Picket at the gate, {chat}",
                              attachments=attachments)
-        assert any("your check-in for sync day #1 is in" in t for t in out), chat
+        assert any(said(LANG[chat], "syncday.checked_in", circle=NAME[chat], id=1) in t for t in out), chat
     out = await town.say("lagos", "amaka", "", attachments=[photo(town, b"c")])
     assert "1 photo added to sync day #1 (3 from this circle)" in out[-1]
-    summaries = [r for r in town.all_sent() if r[3].startswith("Summary of sync day #1")]
-    assert len(summaries) == len(WORLD)
-    text, msg = summaries[0][3], summaries[0][4]
+    summaries = {r[1]: r for r in town.all_sent() if not r[2] and r[1] in LANG and r[3].startswith(
+        said(LANG[r[1]], "syncday.summary_header", id=1, target="Amazon"))}
+    assert sorted(summaries) == sorted(LANG)  # one summary in every circle, in its language
+    total = sum(range(10, 19))
+    assert (to_plain(i18n.t("de", "syncday.summary_total", total=total, reported=9, count=9))
+            in summaries["berlin"][3])
+    text, msg = summaries["chicago"][3], summaries["chicago"][4]
     assert "Chicago (Chicago): kickoff 12:00 CDT — turnout 12 · Picket at the gate, chicago" in text
     assert "Lagos (Lagos): kickoff 12:00 WAT — turnout 13 · Picket at the gate, lagos · 2 photos" in text
     assert "Kathmandu (Kathmandu): kickoff 12:00 +0545" in text
-    assert f"Together: {sum(range(10, 19))} people, 9 of 9 circles reported." in text
+    assert f"Together: {total} people, 9 of 9 circles reported." in text
     chart = msg.attachments[0]
     assert chart.kind == "image" and town.app.services.media.get(chart.path)[:4] == b"\x89PNG"
     with unit_of_work(town.app.services.engine) as s:
@@ -146,10 +177,13 @@ async def test_a_kickoff_inside_the_spring_forward_gap_says_it_moved(cal_town):
     out = await town.say("london", "london_coord", "/syncday join 1")
     assert "Clock change" not in out[-1]  # 02:30 BST exists
     out = await town.say("berlin", "berlin_coord", "/syncday status 1")
-    assert "02:30 does not exist that day in Europe/Berlin" in out[-1]
+    # in German: "02:30 gibt es an dem Tag in Europe/Berlin nicht ..., deshalb verschiebt sich ..."
+    moved = said("de", "syncday.dst_shifted_forward", typed="02:30", tz="Europe/Berlin")
+    assert moved in out[-1]
     await walk_to(town, U(2026, 3, 29, 2, 0))
-    berlin = next(t for t in town.texts("berlin") if "Kickoff!" in t)
-    assert "So., 29. März 2026, 03:30 MESZ" in berlin and "02:30 does not exist" in berlin
+    berlin = next(t for t in town.texts("berlin")
+                  if said("de", "syncday.kickoff", target="Night_shift_walkout", circle="Berlin") in t)
+    assert "So., 29. März 2026, 03:30 MESZ" in berlin and moved in berlin
     rows = rows_by_chat(town)
     assert rows["berlin"].kickoff_sent_at == rows["london"].kickoff_sent_at == U(2026, 3, 29, 1, 30)
 
@@ -186,12 +220,16 @@ async def test_restart_in_the_middle_of_the_countdown_loses_and_doubles_nothing(
         await walk_to(town, U(2026, 3, 14, 0, 0))
         after = list(town.all_sent())
         for chat in ("chicago", "gaziantep", "lagos"):
-            said = [r[3] for r in before + after if r[1] == chat]
+            heard = [r[3] for r in before + after if r[1] == chat]
             # a week, a day and an hour before (in the circle's language: "7 gün" in Turkish)
-            assert [t.split()[1] for t in said if t.startswith("⏳")] == ["7", "1", "1"], chat
-            assert len([t for t in said if "Kickoff!" in t]) == 1, chat
-            assert len([t for t in said if t.startswith("How did it go")]) == 1, chat
-        assert not [r for r in after if "Kickoff!" in r[3] and "Late" in r[3]]
+            assert [t.split()[1] for t in heard if t.startswith("⏳")] == ["7", "1", "1"], chat
+            lang = LANG[chat]
+            kickoff = said(lang, "syncday.kickoff", target="Amazon", circle=NAME[chat])
+            late = said(lang, "syncday.kickoff_late")
+            assert len([t for t in heard if kickoff in t]) == 1, chat
+            assert not [t for t in heard if kickoff in t and late in t], chat
+            question = said(lang, "syncday.checkin_question", circle=NAME[chat], id=1)
+            assert len([t for t in heard if t.startswith(question)]) == 1, chat
         assert len(keys(town, ":countdown:")) == 9
         with unit_of_work(town.app.services.engine) as s:
             assert not s.exec(select(OutboxMessage).where(OutboxMessage.state != "sent")).all()
@@ -216,11 +254,12 @@ async def test_kickoffs_missed_while_down_are_sent_late_or_reported_missed(
         heard = await town.wait(timedelta(0))
         lagos = [t for t in heard if "Kickoff!" in t]
         assert len(lagos) == 1 and "Late: this comes 30 minutes after the planned moment" in lagos[0]
-        berlin = [t for t in town.texts("berlin") if "kickoff of the day of action" in t]
-        # (only an English catalog exists yet: the words fall back to English, while dates
-        # and durations already follow the circle's language, German)
-        assert len(berlin) == 1 and "was due So., 29. März 2026, 10:00 MESZ" in berlin[0]
-        assert "I was offline for 1 Stunde 30 Minuten and did not post it so late" in berlin[0]
+        # Berlin is told in German, date and duration included
+        missed = to_plain(i18n.t("de", "syncday.kickoff_missed", target="Amazon", id=1,
+                                 kickoff="So., 29. März 2026, 10:00 MESZ", late="1 Stunde 30 Minuten"))
+        assert "1 Stunde 30 Minuten" in missed and "10:00 MESZ" in missed
+        assert town.texts("berlin").count(missed) == 1
+        assert not kickoffs(town, "berlin")
         assert any("was missed" in t for t in town.direct_to("berlin_coord"))
         assert not [t for t in heard if t.startswith("⏳")]  # stale countdowns are not said
         await walk(town, timedelta(days=2))
