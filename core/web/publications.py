@@ -21,7 +21,11 @@ INDEX = "index"
 
 def new_token() -> str:
     """A fresh unguessable link token (32 URL-safe characters, 192 bits)."""
-    return secrets.token_urlsafe(24)
+    while True:
+        token = secrets.token_urlsafe(24)
+        # "__" is italic markup: chat messages would mangle a link holding it.
+        if "__" not in token:
+            return token
 
 
 def live(session: Session, network_id: int, kind: str, ref_id: int | None = None

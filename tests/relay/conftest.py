@@ -1,11 +1,13 @@
 """A town of three circles on three platforms in three languages, with tiny real Argos models."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
+from core import i18n, markup
 from core.storage import unit_of_work
 from core.storage.models import OutboxMessage
 from core.translation import install_package
@@ -76,3 +78,23 @@ def prompt_ref(town, chat: str) -> str:
 def messages(town, chat: str):
     """Outgoing messages delivered to a chat (any platform), in order."""
     return [r[4] for r in town.all_sent() if r[1] == chat and not r[2]]
+
+
+def says(text: str, lang: str, key: str, /, *, plain: bool = False, **params) -> bool:
+    """Whether `text` holds the catalog message `key` in `lang`, with `params` filled in.
+
+    Placeholders not given (a deadline, a time left) may read anything: every other piece
+    of the message must be there, in order. `plain` drops the markup, as `Town.last` and
+    `Town.texts` give messages.
+    """
+    message = i18n.t(lang, key, **params)
+    if plain:
+        message = markup.to_plain(message)
+    pieces = [p for p in re.split(r"\{\w+\}", message) if p.strip()]
+    at = 0
+    for piece in pieces:
+        found = text.find(piece, at)
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return bool(pieces)

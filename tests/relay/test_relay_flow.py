@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from datetime import timedelta
 from html.parser import HTMLParser
 
 import feedparser
 
+from core import i18n, relay_export
 from core.messages import Attachment, ReplyTo
 from tests.relay.conftest import (
-    BARCELONA, CHICAGO, GAZIANTEP, install, messages, prompt_ref, three_circles,
+    BARCELONA, CHICAGO, GAZIANTEP, install, messages, prompt_ref, says, three_circles,
 )
 from tests.relay.media import ogg_opus, wav
 
@@ -67,17 +69,19 @@ class _Dossier(HTMLParser):
             self.labels.append(data.strip())
 
 
-async def test_a_relay_through_three_circles_three_platforms_three_languages(town, tiny_models):
+async def test_a_relay_through_three_circles_three_platforms_three_languages(town, tiny_models, monkeypatch):
     install(tiny_models, *ALL_PAIRS)
     await three_circles(town)
     await start_relay(town)
     invitation = messages(town, "gaziantep")[-1]
-    assert "Relay invitation" in invitation.text
+    # Gaziantep's circle speaks Turkish, Barcelona's Spanish: each hears Tessera in its language.
+    assert says(invitation.text, "tr", "relay.invitation", id=1, title="Rent strikes", origin="Chicago",
+                city="Chicago", chain="Chicago → Gaziantep → Barcelona", hours=48)
     assert [c.command for c in invitation.choices] == ["/relay accept 1", "/relay decline 1"]
 
     await town.say("gaziantep", "gaziantep_coord", "/relay accept", platform="alpha")
     out = await town.say("barcelona", "barcelona_coord", "/relay accept 1", platform="beta")
-    assert "takes part in relay #1" in "\n".join(out)
+    assert says("\n".join(out), "es", "relay.accepted", id=1, title="Rent strikes")
     assert "Your leg of relay #1" in town.last("chicago")
 
     # Chicago reports: a text part, then a voice note in reply to the prompt, and a transcript.
@@ -98,37 +102,43 @@ async def test_a_relay_through_three_circles_three_platforms_three_languages(tow
     # The leg closes at its deadline: Gaziantep (alpha) receives the report in Turkish.
     await town.wait(timedelta(hours=48))
     delivered, prompt = messages(town, "gaziantep")[-2:]
-    assert "the report of leg 1 of 3" in delivered.text
-    assert "**Chicago** (Chicago, US)" in delivered.text
-    assert "🗣 original (en): “We held the picket" in delivered.text
-    assert "🤖 machine translation (en → tr): “merhaba merhaba”" in delivered.text
-    assert "🤖 machine translation (en → tr): “merhaba”" in delivered.text  # the transcript
+    assert says(delivered.text, "tr", "relay.delivery_header", id=1, title="Rent strikes",
+                position=1, total=3)
+    assert says(delivered.text, "tr", "relay.speaker", circle="Chicago", city="Chicago", country="US")
+    original = i18n.t("tr", "relay.original", label="", lang="en")
+    machine = i18n.t("tr", "relay.machine", source="en", target="tr", via="")
+    assert f"{original} “We held the picket" in delivered.text
+    assert f"{machine} “merhaba merhaba”" in delivered.text
+    assert f"{machine} “merhaba”" in delivered.text  # the transcript
     [audio] = delivered.attachments
     assert (audio.kind, audio.mime_type, audio.path) == ("voice", "audio/ogg", note.path)
-    assert "Answer Chicago's report above" in prompt.text
+    assert says(prompt.text, "tr", "relay.prompt_answer", id=1, title="Rent strikes", position=2, total=3,
+                previous="Chicago")
     assert "Gaziantep" in town.last("chicago") and "went to Gaziantep" in town.last("chicago")
 
     # Gaziantep answers with a voice note (caption in Turkish) in reply to the prompt.
     reply = voice(town, 30, b"gaziantep")
     out = await town.say("gaziantep", "deniz", "Biz de grev yaptık.", platform="alpha",
                          attachments=[reply], reply_to=ReplyTo(prompt_ref(town, "gaziantep")))
-    assert "Part 1 recorded (voice note, 0:30)" in "\n".join(out) and "Barcelona" in "\n".join(out)
+    assert says("\n".join(out), "tr", "relay.part_recorded", number=1, kind=i18n.t("tr", "relay.kind_voice"),
+                length=", 0:30", id=1, next="Barcelona")
     out = await town.say("gaziantep", "gaziantep_coord", "/relay pass", platform="alpha")
-    assert "Passing relay #1 on now" in "\n".join(out)
+    assert i18n.t("tr", "relay.passing", id=1) in out
 
     # Barcelona (beta, no voice notes) gets it in Spanish (Turkish -> English -> Spanish).
     delivered = messages(town, "barcelona")[-2]
-    assert "In response to Chicago." in delivered.text
-    assert "🤖 machine translation (tr → es via en): “hola”" in delivered.text
+    assert i18n.t("es", "relay.responds_to", circle="Chicago") in delivered.text
+    via = i18n.t("es", "relay.via", via="en")
+    assert f"{i18n.t('es', 'relay.machine', source='tr', target='es', via=via)} “hola”" in delivered.text
     assert delivered.attachments[0].path == reply.path
 
     # Barcelona stays silent: a reminder in its evening, one extension, then it reports.
     out = await walk(town, hours=46)
-    reminders = [t for t in out if "nothing has been reported yet" in t]
+    reminders = [t for t in out if says(t, "es", "relay.reminder_empty", id=1, title="Rent strikes")]
     assert len(reminders) == 2  # 24 h and 3 h before, shown in Barcelona's time
     assert "CET" in reminders[0] or "GMT+1" in reminders[0]
     out = await town.wait(timedelta(hours=2))
-    assert any("your leg gets one extension" in t for t in out)
+    assert any(says(t, "es", "relay.auto_extended", id=1, title="Rent strikes") for t in out)
     await town.say("barcelona", "ana", "/relay report La huelga sigue.", platform="beta")
     out = await town.wait(timedelta(hours=24))
 
@@ -136,7 +146,7 @@ async def test_a_relay_through_three_circles_three_platforms_three_languages(tow
     chicago_chain = town.last("chicago")
     assert "Relay #1 “Rent strikes” is complete" in chicago_chain
     assert "“hello”" in chicago_chain and "“hi”" in chicago_chain
-    assert "🤖 machine translation (en → tr)" in town.last("gaziantep", "alpha")
+    assert i18n.t("tr", "relay.machine", source="en", target="tr", via="") in town.last("gaziantep", "alpha")
     assert "“hola hola”" in town.last("barcelona", "beta")
     assert "/relay export 1" in chicago_chain
 
@@ -146,14 +156,22 @@ async def test_a_relay_through_three_circles_three_platforms_three_languages(tow
     media = town.app.services.media
     feed = feedparser.parse(media.get(feed_att.path))
     assert not feed.bozo and feed.version == "rss20"
-    assert [e.title for e in feed.entries] == [
-        "1. Chicago (Chicago, US)", "2. Gaziantep (Gaziantep, TR)", "3. Barcelona (Barcelona, ES)"]
+    reports = ["1. Chicago (Chicago, US)", "2. Gaziantep (Gaziantep, TR)", "3. Barcelona (Barcelona, ES)"]
     enclosure = feed.entries[0].enclosures[0]
     assert enclosure.type == "audio/ogg"
     assert int(enclosure.length) == len(media.get(note.path))
     assert feed.entries[0].itunes_duration == "12"
-    assert "ffmpeg is not installed" in feed.feed.description
     assert not feed.entries[2].get("enclosures")  # Barcelona sent text only
+    if shutil.which("ffmpeg"):
+        # ffmpeg is installed (as in CI): the whole chain is one more episode, exactly sized.
+        assert [e.title for e in feed.entries] == reports + [i18n.t("en", "relay.pub.chain_episode")]
+        whole = feed.entries[3].enclosures[0]
+        name = whole.href.rsplit("/", 1)[-1]
+        assert whole.type == "audio/ogg" and int(whole.length) == len(media.get(f"{name[:2]}/{name}"))
+        assert "ffmpeg" not in feed.feed.description
+    else:
+        assert [e.title for e in feed.entries] == reports
+        assert i18n.t("en", "relay.feed_no_ffmpeg") in feed.feed.description
 
     # The HTML dossier shows originals beside English machine translations.
     await town.say("chicago", "maria", "/relay export 1 html")
@@ -174,6 +192,17 @@ async def test_a_relay_through_three_circles_three_platforms_three_languages(tow
     assert inner.audio and all(src in names for src in inner.audio)
     inner_feed = feedparser.parse(bundle.read("feed.xml"))
     assert inner_feed.entries[1].enclosures[0].href in names
+    if shutil.which("ffmpeg"):
+        assert len(bundle.read(inner_feed.entries[3].enclosures[0].href)) == int(whole.length)
+
+    # Where ffmpeg is missing, the feed has no whole-chain episode and says why.
+    real_which = shutil.which
+    monkeypatch.setattr(relay_export.shutil, "which",
+                        lambda cmd, *a, **kw: None if cmd == "ffmpeg" else real_which(cmd, *a, **kw))
+    await town.say("chicago", "maria", "/relay export 1 rss")
+    feed = feedparser.parse(media.get(messages(town, "chicago")[-1].attachments[0].path))
+    assert [e.title for e in feed.entries] == reports
+    assert i18n.t("en", "relay.feed_no_ffmpeg") in feed.feed.description
 
 
 async def test_a_circle_that_declines_leaves_the_chain(town, tiny_models):
@@ -181,9 +210,10 @@ async def test_a_circle_that_declines_leaves_the_chain(town, tiny_models):
     await three_circles(town)
     await start_relay(town)
     await town.say("barcelona", "barcelona_coord", "/relay decline", platform="beta")
-    assert "Barcelona (Barcelona) declined relay “Rent strikes”" in town.last("gaziantep", "alpha")
+    assert says(town.last("gaziantep", "alpha"), "tr", "relay.declined_notice", circle="Barcelona",
+                city="Barcelona", title="Rent strikes")
     out = await town.say("barcelona", "ana", "/relay report hola", platform="beta")
-    assert "no running relay" in "\n".join(out)
+    assert says("\n".join(out), "es", "relay.no_relay")
     await town.say("gaziantep", "gaziantep_coord", "/relay accept", platform="alpha")
     out = await town.say("chicago", "maria", "/relay status")
     assert "Barcelona (Barcelona): declined" in "\n".join(out) and "Chicago (Chicago): open" in "\n".join(out)
@@ -199,7 +229,7 @@ async def test_an_unreported_leg_is_extended_once_then_skipped(town, tiny_models
     await town.say("chicago", "maria", "/relay report The strike holds.")
     await town.wait(timedelta(hours=24))
     out = await town.wait(timedelta(hours=24))
-    assert any("your leg gets one extension" in t for t in out)
+    assert any(says(t, "tr", "relay.auto_extended", id=1, title="Rent strikes") for t in out)
     out = await town.wait(timedelta(hours=24))
     skipped = [t for t in town.texts("chicago") if "moved on without it" in t]
     assert skipped and "Gaziantep" in skipped[0]
@@ -223,12 +253,14 @@ async def test_coordinators_steer_the_relay(town, tiny_models):
     out = await town.say("chicago", "chicago_coord", "/relay reorder barcelona,gaziantep")
     assert "Barcelona → Gaziantep" in "\n".join(out)
     out = await town.say("gaziantep", "gaziantep_coord", "/relay skip 1", platform="alpha")
-    assert "where relay #1 started" in "\n".join(out)
+    assert i18n.t("tr", "relay.coordinators_of_origin", origin="Chicago", id=1) in out
     await town.say("chicago", "chicago_coord", "/relay skip")
-    assert "Your leg of relay #1" in town.last("barcelona", "beta")
+    assert says(town.last("barcelona", "beta"), "es", "relay.prompt_first", id=1, title="Rent strikes",
+                position=2, total=3, plain=True)
     out = await town.say("chicago", "chicago_coord", "/relay cancel")
     assert "Relay #1 cancelled" in "\n".join(out)
-    assert "was cancelled by Chicago_coord" in town.last("gaziantep", "alpha")
+    assert town.last("gaziantep", "alpha") == i18n.t("tr", "relay.cancelled_notice", title="Rent strikes",
+                                                     who="Chicago_coord")
     out = await town.say("chicago", "maria", "/relay status")
     assert "No relays are running" in "\n".join(out)
 
@@ -274,8 +306,9 @@ async def test_missing_model_delivers_the_original_with_a_note(town, tiny_models
     await town.say("chicago", "maria", "/relay report Three evictions stopped today.")
     await town.say("chicago", "chicago_coord", "/relay pass")
     delivered = messages(town, "barcelona")[-2]
-    assert "🗣 original (en): “Three evictions stopped today.”" in delivered.text
-    assert "No translation model en → es is installed here" in delivered.text
+    original = i18n.t("es", "relay.original", label="", lang="en")
+    assert f"{original} “Three evictions stopped today.”" in delivered.text
+    assert i18n.t("es", "relay.no_model", source="en", target="es") in delivered.text
     assert "tessera translate install --from-file PATH" in delivered.text
     assert "🤖" not in delivered.text.split("\n", 2)[2]
 
@@ -287,7 +320,10 @@ async def test_glossary_terms_survive_translation(town, tiny_models):
     assert "“rent strike” → “kira grevi” (into tr)" in "\n".join(out)
     await town.say("chicago", "chicago_coord", "/relay glossary add Amazon")
     out = await town.say("gaziantep", "deniz", "/relay glossary list", platform="alpha")
-    assert "• Amazon → Amazon" in "\n".join(out) and "• rent strike → kira grevi (into tr)" in "\n".join(out)
+    into_tr = i18n.t("tr", "relay.glossary_for_lang", lang="tr")
+    assert i18n.t("tr", "relay.glossary_line", term="Amazon", rendering="Amazon", lang="") in "\n".join(out)
+    assert i18n.t("tr", "relay.glossary_line", term="rent strike", rendering="kira grevi",
+                  lang=into_tr) in "\n".join(out)
     await town.say("chicago", "chicago_coord", "/relay start Wages chicago,gaziantep")
     await town.say("gaziantep", "gaziantep_coord", "/relay accept", platform="alpha")
     await town.say("chicago", "maria", "/relay report The rent strike at Amazon goes on.")

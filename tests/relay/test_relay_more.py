@@ -9,8 +9,9 @@ from datetime import timedelta
 import feedparser
 
 from bots import cli, cli_extras, relay
+from core import i18n
 from tests.relay.conftest import (
-    CHICAGO, GAZIANTEP, install, messages, start_town, three_circles,
+    CHICAGO, GAZIANTEP, install, messages, says, start_town, three_circles,
 )
 
 BOTH = (("en", "tr"), ("tr", "en"))
@@ -23,7 +24,7 @@ async def test_two_relays_run_at_once_and_the_cache_spares_the_model(town, tiny_
     for title in ("Wages", "Rent"):
         await town.say("chicago", "chicago_coord", f"/relay start {title} chicago,gaziantep")
     out = await town.say("gaziantep", "gaziantep_coord", "/relay accept", platform="alpha")
-    assert "several relays (#1, #2)" in out[0]
+    assert out[0] == i18n.t("tr", "relay.which_relay", ids="#1, #2", first=1)  # Gaziantep speaks Turkish
     for n in (1, 2):
         await town.say("gaziantep", "gaziantep_coord", f"/relay accept {n}", platform="alpha")
     out = await town.say("chicago", "maria", "/relay report Same words every week.")
@@ -36,7 +37,7 @@ async def test_two_relays_run_at_once_and_the_cache_spares_the_model(town, tiny_
         await town.say("gaziantep", "gaziantep_coord", f"/relay pass {n}", platform="alpha")
         calls.append(translator.model_calls)
     assert calls[0] >= 2 and calls[1] == calls[0]  # the second relay hit the cache only
-    finals = [m.text for m in messages(town, "gaziantep") if "is complete" in m.text]
+    finals = [m.text for m in messages(town, "gaziantep") if says(m.text, "tr", "relay.chain_header")]
     assert len(finals) == 2 and all("“merhaba”" in t for t in finals)
 
 
@@ -66,7 +67,9 @@ async def test_with_translation_switched_off_the_original_arrives_with_a_note(tm
         await town.say("chicago", "maria", "/relay report Bread and roses.")
         await town.say("chicago", "chicago_coord", "/relay pass")
         delivered = messages(town, "gaziantep")[-2].text
-        assert "“Bread and roses.”" in delivered and "Translation is switched off" in delivered
+        original = i18n.t("tr", "relay.original", label="", lang="en")
+        assert f"{original} “Bread and roses.”" in delivered
+        assert i18n.t("tr", "relay.translation_off") in delivered
     finally:
         await town.stop()
 

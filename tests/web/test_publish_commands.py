@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from core import markup
 from core.storage import unit_of_work
+from core.web import publications
 from core.storage.publish import Publication
 from tests.web.conftest import publish_cmd, url_of
 
@@ -101,3 +103,13 @@ async def test_publish_list_shows_every_link_with_the_public_url(tmp_path, sqlit
         assert "is not published" in out
     finally:
         await town.stop()
+
+
+def test_link_tokens_never_hold_italic_markup(monkeypatch):
+    # "__" in a token would pair with the next "__" and turn part of the links into italics.
+    drawn = iter(["abc__defghijklmnopqrstuvwxyz0123", "abc_defghijklmnopqrstuvwxyz01234"])
+    monkeypatch.setattr(publications.secrets, "token_urlsafe", lambda n: next(drawn))
+    token = publications.new_token()
+    assert token == "abc_defghijklmnopqrstuvwxyz01234"
+    links = f"/p/{token}/\n/p/{token}/feed.xml"
+    assert markup.to_plain(links) == links

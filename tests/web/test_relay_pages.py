@@ -2,8 +2,12 @@
 podcast app would) and its audio, with the range requests podcast apps use to seek."""
 from __future__ import annotations
 
+import shutil
+
 import feedparser
 
+from core import i18n
+from core.web import app as web_app
 from tests.web.conftest import NOTE, publish_cmd, url_of
 
 
@@ -32,7 +36,7 @@ async def test_the_podcast_feed_parses_and_its_enclosure_is_served(lived, web):
     assert raw.headers["content-type"] == "application/rss+xml; charset=utf-8"
     feed = feedparser.parse(raw.content)
     assert not feed.bozo and feed.version == "rss20"
-    assert [e.title for e in feed.entries] == ["1. Chicago (Chicago, US)", "2. Beirut (Beirut, LB)"]
+    reports = ["1. Chicago (Chicago, US)", "2. Beirut (Beirut, LB)"]
     enclosure = feed.entries[0].enclosures[0]
     assert enclosure.type == "audio/ogg" and int(enclosure.length) == len(NOTE)
     assert enclosure.href.startswith("http://testserver" + base + "media/")
@@ -40,6 +44,28 @@ async def test_the_podcast_feed_parses_and_its_enclosure_is_served(lived, web):
     assert audio.status_code == 200 and audio.content == NOTE
     assert audio.headers["content-type"] == "audio/ogg"
     assert audio.headers["accept-ranges"] == "bytes"
+    if shutil.which("ffmpeg") is None:
+        assert [e.title for e in feed.entries] == reports
+        return
+    # ffmpeg is installed (as in CI): the whole chain follows as one more episode, served too.
+    assert [e.title for e in feed.entries] == reports + [i18n.t("en", "relay.pub.chain_episode")]
+    whole = feed.entries[-1].enclosures[0]
+    assert whole.type == "audio/ogg" and whole.href.startswith("http://testserver" + base + "media/")
+    chain_audio = await web.get(whole.href)
+    assert chain_audio.status_code == 200 and chain_audio.content[:4] == b"OggS"
+    assert int(whole.length) == len(chain_audio.content)
+    assert "ffmpeg" not in feed.feed.description
+
+
+async def test_without_ffmpeg_the_feed_has_no_chain_episode_and_says_why(lived, web, monkeypatch):
+    real_which = shutil.which
+    monkeypatch.setattr(web_app.shutil, "which",
+                        lambda name, *a, **kw: None if name == "ffmpeg" else real_which(name, *a, **kw))
+    base = await _published(lived)
+    feed = feedparser.parse((await web.get(base + "feed.xml")).content)
+    assert not feed.bozo
+    assert [e.title for e in feed.entries] == ["1. Chicago (Chicago, US)", "2. Beirut (Beirut, LB)"]
+    assert i18n.t(feed.feed.language, "relay.feed_no_ffmpeg") in feed.feed.description
 
 
 async def test_audio_answers_range_requests(lived, web):
