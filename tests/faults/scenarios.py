@@ -134,7 +134,9 @@ async def syncday_setup(town) -> datetime:
     await _circles(town, members=())
     town.clock.set(datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc))
     out = await say(town, "berlin", "berlin_coord", "/syncday declare Acme 2026-03-24 16:00 same_instant tz=UTC")
-    assert "Sync day #1" in out, out
+    # Berlin speaks German: the declaration is confirmed from the German catalog.
+    from core import i18n
+    assert i18n.t("de", "syncday.declared", id=1, target="Acme", date="", mode="").split("**")[0] in out, out
     await say(town, "berlin", "berlin_coord", "/syncday message 1 Gemeinsam legen wir die Arbeit nieder.")
     for chat in ("chicago", "lagos"):
         out = await say(town, chat, f"{chat}_coord", "/syncday join 1")
