@@ -553,3 +553,22 @@ def _follow_person(session, source_id: int, target_id: int) -> None:
 
 
 __all__ = ["feature", "add_cli"]
+
+
+@feature.on_person_export
+def _export_person(session, person_id: int) -> dict:
+    """The archive entries a person wrote, for /mydata."""
+    from core.storage.archive import ArchiveEntry as _Entry
+    rows = session.exec(select(_Entry).where(_Entry.author_id == person_id)).all()
+    return {"entries": [{"id": e.id, "kind": e.kind, "text": e.text, "circle_id": e.circle_id,
+                         "visibility": e.visibility, "status": e.status,
+                         "occurred_on": str(e.occurred_on)} for e in rows]}
+
+
+@feature.on_person_erase
+def _erase_person(work, person_id: int) -> None:
+    """Erase the person's entries' texts and the media they attached."""
+    from core.archive import erase_person_archive
+    erased = erase_person_archive(work.session, person_id)
+    for key in erased.media_keys:
+        work.services.media.delete(key)

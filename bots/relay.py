@@ -501,3 +501,27 @@ def _merge(session, source_id: int, target_id: int) -> None:
 # The command line (`tessera relay export`) lives beside the chat commands.
 __all__ = ["feature", "add_cli", "cmd_export", "status_text"]
 from bots.relay_cli import add_cli, cmd_export  # noqa: E402,F401
+
+
+@feature.on_person_export
+def _export_person(session, person_id: int) -> dict:
+    """The relay report parts a person recorded, for /mydata (media listed for the zip)."""
+    from core.storage.relay import RelayPart as _Part
+    parts = session.exec(select(_Part).where(_Part.author_id == person_id)).all()
+    return {"parts": [{"id": p.id, "kind": p.kind, "text": p.text, "transcript": p.transcript,
+                       "media": p.media_key} for p in parts],
+            "media": [p.media_key for p in parts if p.media_key]}
+
+
+@feature.on_person_erase
+def _erase_person(work, person_id: int) -> None:
+    """Remove what the person said in relays (texts, transcripts, translations, recordings);
+    the parts stay as empty placeholders so legs and dossiers keep their shape."""
+    from core.storage.relay import RelayPart as _Part, RelayTranslation as _Tr
+    for part in work.session.exec(select(_Part).where(_Part.author_id == person_id)).all():
+        for tr in work.session.exec(select(_Tr).where(_Tr.part_id == part.id)).all():
+            work.session.delete(tr)
+        if part.media_key:
+            work.services.media.delete(part.media_key)
+        part.text, part.transcript, part.media_key = "", None, None
+        work.session.add(part)

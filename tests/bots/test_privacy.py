@@ -59,3 +59,32 @@ async def test_circle_export_has_members_and_settings(town):
     data = json.loads(town.app.services.media.get(row[4].attachments[0].path))
     assert data["circle"]["timezone"] == "Africa/Lagos"
     assert {m["display_name"] for m in data["members"]} >= {"Lagos_coord"}
+
+
+async def test_erasure_keeps_the_ledger_verifiable_and_the_tally(town):
+    await town.network(LAGOS, ("chicago", "Chicago", "US", "America/Chicago", "en"))
+    await town.say("lagos", "amaka", "/treasury contribute 25 USD")
+    await town.say("lagos", "amaka", "/archive add testimony Amaka's own words about +[Acme] visibility=network")
+    await town.say("lagos", "lagos_coord", "/relay start Docks Lagos,Chicago 24h")
+    await town.say("chicago", "chicago_coord", "/relay accept")
+    await town.say("lagos", "amaka", "/relay report Amaka reports from the docks")
+    out = await town.say("lagos", "amaka", "/forgetme")
+    code = out[-1].split("/forgetme ")[1].split()[0]
+    await town.say("lagos", "amaka", f"/forgetme {code}")
+    out = await town.say("lagos", "lagos_coord", "/treasury verify")
+    from core import i18n
+    assert any("✅" in o for o in out), out
+    with unit_of_work(town.app.services.engine) as s:
+        from core.storage.treasury import TreasuryLedgerRow
+        entries = s.exec(select(TreasuryLedgerRow)).all()
+        dumped = json.dumps([e.data for e in entries], default=str)
+        assert "Amaka" not in dumped and "amaka" not in dumped
+        assert any(e.kind == "contribution" for e in entries)  # the money stays on the books
+        from core.storage.archive import ArchiveEntry
+        texts = " ".join(str(e.text or "") for e in s.exec(select(ArchiveEntry)).all())
+        assert "Amaka's own words" not in texts
+        from core.storage.relay import RelayPart
+        parts = s.exec(select(RelayPart)).all()
+        assert len(parts) == 1 and parts[0].text == ""  # the leg keeps its shape, not her words
+    out = await town.say("lagos", "amaka_again", "/archive search Acme")
+    assert "Amaka's own words" not in " ".join(out)
