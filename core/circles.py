@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from core.storage import repoint
+
 from core.messages import Incoming
 from core.storage.models import (
     Account, AuditEntry, Circle, InviteCode, LinkCode, Membership, Network, Person,
@@ -255,15 +257,8 @@ def merge_people(session: Session, source_id: int, target_id: int, mergers: tupl
             twin.is_steward |= m.is_steward
             session.add(twin)
             session.delete(m)
-    for entry in session.exec(select(AuditEntry).where(AuditEntry.person_id == source_id)).all():
-        entry.person_id = target_id
-        session.add(entry)
-    for net in session.exec(select(Network).where(Network.created_by == source_id)).all():
-        net.created_by = target_id
-        session.add(net)
-    for inv in session.exec(select(InviteCode).where(InviteCode.created_by == source_id)).all():
-        inv.created_by = target_id
-        session.add(inv)
+    for column in (AuditEntry.person_id, Network.created_by, InviteCode.created_by):
+        repoint(session, column, source_id, target_id)
     for code in session.exec(select(LinkCode).where(LinkCode.person_id == source_id)).all():
         session.delete(code)
     session.flush()

@@ -20,6 +20,7 @@ from core.relay_messages import (
     chain_message, declined_message, invitation_message, prompt_message, report_message,
 )
 from core.storage.models import Circle, Network, Person
+from core.storage import repoint
 from core.storage.relay import Relay, RelayGlossaryTerm, RelayLeg, RelayPart, RelayTranslation
 from core.translation.translator import normalise_language
 from core.work import Work
@@ -486,16 +487,6 @@ def _tell_chain(work: Work, relay: Relay, legs: list[RelayLeg], circles: dict[in
 
 def merge_people(session: Session, source_id: int, target_id: int) -> None:
     """Reports and relays follow a person whose accounts were linked."""
-    for part in session.exec(select(RelayPart).where(RelayPart.author_id == source_id)).all():
-        part.author_id = target_id
-        session.add(part)
-    for relay in session.exec(select(Relay).where(Relay.created_by == source_id)).all():
-        relay.created_by = target_id
-        session.add(relay)
-    for leg in session.exec(select(RelayLeg).where(RelayLeg.answered_by == source_id)).all():
-        leg.answered_by = target_id
-        session.add(leg)
-    for term in session.exec(select(RelayGlossaryTerm).where(
-            RelayGlossaryTerm.added_by == source_id)).all():
-        term.added_by = target_id
-        session.add(term)
+    for column in (RelayPart.author_id, Relay.created_by, RelayLeg.answered_by,
+                   RelayGlossaryTerm.added_by):
+        repoint(session, column, source_id, target_id)

@@ -62,6 +62,14 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
             raise
 
 
+def repoint(session: Session, column, old, new) -> None:
+    """Set `column` to `new` on every row where it is `old` (one UPDATE): used when two
+    people's accounts are linked, so that rows follow the person."""
+    from sqlalchemy import update
+
+    session.exec(update(column.class_).where(column == old).values({column.key: new}))
+
+
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Apply Alembic migrations up to `revision` on the engine's database.
 
