@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from functools import lru_cache
 
+from sqlalchemy import and_, bindparam
 from sqlmodel import Session, select
 
 from core.storage import repoint
@@ -104,6 +106,65 @@ def circle_and_network(session: Session, platform: str, chat_id: str) -> tuple[C
     ).first()
 
 
+@lru_cache(maxsize=1)
+def _whereabouts_statement():
+    # Built once: composing a statement costs more than running it on SQLite, and every
+    # command needs this one. Circle and membership are outer joins, so a direct message or
+    # a chat without a circle still finds the sender.
+    same_chat = and_(Circle.platform == bindparam("platform"), Circle.chat_id == bindparam("chat"),
+                     Circle.left_at == None)  # noqa: E711
+    return (
+        select(Account, Person, Circle, Network, Membership)
+        .join(Person, Person.id == Account.person_id)
+        .outerjoin(Circle, same_chat)
+        .outerjoin(Network, Network.id == Circle.network_id)
+        .outerjoin(Membership, and_(Membership.person_id == Person.id,
+                                    Membership.circle_id == Circle.id))
+        .where(Account.platform == bindparam("platform"),
+               Account.platform_user_id == bindparam("user"))
+        .limit(1)
+    )
+
+
+def whereabouts(session: Session, platform: str, user_id: str, display_name: str,
+                chat_id: str | None, now: datetime, is_admin: bool = False):
+    """(account, person, circle, network, membership) of a message, in one query when the
+    sender is known: who speaks, in which circle (None in a direct chat or an unknown chat),
+    and their membership there (created on first sight, as `membership_for` does)."""
+    row = session.exec(_whereabouts_statement(),
+                       params={"platform": platform, "user": str(user_id),
+                               "chat": "" if chat_id is None else str(chat_id)}).first()
+    if row is None:  # first sight of this account: the slower path creates it
+        acc, person = sender_of(session, platform, user_id, display_name, now)
+        found = None if chat_id is None else circle_and_network(session, platform, chat_id)
+        if found is None:
+            return acc, person, None, None, None
+        circle, network = found
+        return acc, person, circle, network, membership_for(session, person.id, circle.id, now,
+                                                            is_admin)
+    acc, person, circle, network, m = row
+    if display_name and acc.display_name != display_name:
+        acc.display_name = display_name
+        session.add(acc)
+    if circle is None or chat_id is None:
+        return acc, person, None, None, None
+    if m is None:
+        m = membership_for(session, person.id, circle.id, now, is_admin)
+    else:
+        _refresh_membership(session, m, now, is_admin)
+    return acc, person, circle, network, m
+
+
+def _refresh_membership(session: Session, m: Membership, now: datetime, is_admin: bool) -> None:
+    changed = False
+    if m.left_at is not None:
+        m.left_at, m.joined_at, changed = None, now, True
+    if is_admin and not m.is_coordinator:
+        m.is_coordinator, changed = True, True
+    if changed:
+        session.add(m)
+
+
 def membership_for(session: Session, person_id: int, circle_id: int, now: datetime,
                    is_admin: bool = False) -> Membership:
     """The person's membership in the circle, created (joined now) on first sight.
@@ -118,13 +179,7 @@ def membership_for(session: Session, person_id: int, circle_id: int, now: dateti
         session.add(m)
         session.flush()
     else:
-        changed = False
-        if m.left_at is not None:
-            m.left_at, m.joined_at, changed = None, now, True
-        if is_admin and not m.is_coordinator:
-            m.is_coordinator, changed = True, True
-        if changed:
-            session.add(m)
+        _refresh_membership(session, m, now, is_admin)
     return m
 
 

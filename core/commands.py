@@ -66,22 +66,15 @@ def _positive_int(s: str) -> int:
 
 
 def _zone(s: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+    from core.timekeeping import zone_lookup
 
-    try:
-        ZoneInfo(s)
-        if "/" in s or s == "UTC":
-            return s
-    except (ZoneInfoNotFoundError, ValueError):
-        pass
-    names = sorted(available_timezones())
-    lowered = {n.lower(): n for n in names}
-    if s.lower() in lowered:
-        return lowered[s.lower()]
-    by_city = {n.rsplit("/", 1)[-1].lower().replace("_", " "): n for n in names}
-    if s.lower().replace("_", " ") in by_city:
-        return by_city[s.lower().replace("_", " ")]
-    close = difflib.get_close_matches(s, names, n=1, cutoff=0.6)
+    # Exact, case-insensitive, or a bare city ("lagos", "new york"): the lookup tables are
+    # built once, since listing the zones reads the whole tz database from disk.
+    by_name, by_city = zone_lookup()
+    found = by_name.get(s.lower()) or by_city.get(s.lower().replace("_", " "))
+    if found is not None:
+        return found
+    close = difflib.get_close_matches(s, list(by_name.values()), n=1, cutoff=0.6)
     raise ArgError("args.bad_zone", value=s, suggestion=close[0] if close else "Europe/Berlin")
 
 

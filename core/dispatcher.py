@@ -15,7 +15,7 @@ from typing import Any, Callable
 from sqlmodel import Session
 
 from core import i18n, outbox
-from core.circles import circle_and_network, membership_for, sender_of
+from core.circles import whereabouts
 from core.commands import (
     ANYONE, COORDINATOR, IN_CIRCLE, IN_DIRECT, MEMBER, STEWARD, ArgError, Command, Registry,
     bind_args, split_command,
@@ -126,16 +126,10 @@ class Dispatcher:
         self.after_commit(ctx)
 
     def _context(self, session: Session, incoming: Incoming, now: datetime) -> Context:
-        # Three statements per command: sender, circle with network, membership.
-        acc, person = sender_of(session, incoming.platform, incoming.sender.user_id,
-                                incoming.sender.display_name, now)
-        found = None if incoming.is_direct else circle_and_network(session, incoming.platform,
-                                                                   incoming.chat_id)
-        circle = network = membership = None
-        if found is not None:
-            circle, network = found
-            membership = membership_for(session, person.id, circle.id, now,
-                                        incoming.sender.is_chat_admin)
+        # One statement per command for a known sender: who, which circle, which membership.
+        acc, person, circle, network, membership = whereabouts(
+            session, incoming.platform, incoming.sender.user_id, incoming.sender.display_name,
+            None if incoming.is_direct else incoming.chat_id, now, incoming.sender.is_chat_admin)
         return Context(self.services, session, now, incoming, person, acc, circle, network,
                        membership)
 

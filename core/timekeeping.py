@@ -47,6 +47,16 @@ def _known_zones() -> dict[str, str]:
     return {name.lower(): name for name in available_timezones()}
 
 
+@lru_cache(maxsize=1)
+def zone_lookup() -> tuple[dict[str, str], dict[str, str]]:
+    """Two tables of canonical IANA names: by lower-case full name ("europe/berlin", plus
+    "utc"), and by lower-case city with spaces ("new york"), for parsing what people type."""
+    names = sorted(available_timezones() | {"UTC"})
+    by_name = {n.lower(): n for n in names}
+    by_city = {n.rsplit("/", 1)[-1].lower().replace("_", " "): n for n in names if "/" in n}
+    return by_name, by_city
+
+
 def suggest_zones(name: str, n: int = 3) -> list[str]:
     """The IANA zone names closest to `name` (a typo, a city, "new york"), best first."""
     wanted = name.strip().lower().replace(" ", "_")
