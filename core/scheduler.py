@@ -173,16 +173,20 @@ class Scheduler:
         if self._aps is None:
             return
         if timers is None:
+            # Ids and due times only: the sweep runs while thousands of timers may be pending,
+            # and loading them as objects held the event loop for a noticeable while.
             horizon = self.services.clock.now() + timedelta(seconds=self.sweep_seconds * 4)
             with unit_of_work(self.services.engine) as s:
-                timers = list(s.exec(select(Timer).where(Timer.state == "pending",
-                                                         Timer.due_at <= horizon)).all())
-        for t in timers:
-            if t.id is None or t.id in self._planned:
+                due = s.exec(select(Timer.id, Timer.due_at).where(
+                    Timer.state == "pending", Timer.due_at <= horizon)).all()
+        else:
+            due = [(t.id, t.due_at) for t in timers]
+        for timer_id, due_at in due:
+            if timer_id is None or timer_id in self._planned:
                 continue
-            self._aps.add_job(fire_timer, "date", run_date=utc(t.due_at), args=[self.name, t.id],
-                              id=f"timer-{t.id}", replace_existing=True, jobstore="timers")
-            self._planned.add(t.id)
+            self._aps.add_job(fire_timer, "date", run_date=utc(due_at), args=[self.name, timer_id],
+                              id=f"timer-{timer_id}", replace_existing=True, jobstore="timers")
+            self._planned.add(timer_id)
 
     async def stop(self) -> None:
         """Stop the scheduler and give up leadership."""

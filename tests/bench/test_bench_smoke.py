@@ -71,8 +71,9 @@ def test_two_worker_processes_share_the_workload_on_postgres(tmp_path):
 def test_kickoffs_run_through_the_real_scheduler(tmp_path):
     import asyncio
 
-    m = asyncio.run(schedule.measure(tmp_path, count=40, within=3.0))
+    m = asyncio.run(schedule.measure(tmp_path, count=40, within=3.0, lead=1.0, batch=15))
     assert m["delivered"] == 40 and m["states"] == {"done": 40}
+    assert m["create_s"] > 0 and 0 < m["ahead_s"] < 2.5  # created before the first was due
     assert m["zones"] > 400  # every IANA zone was cycled through
     assert all(math.isfinite(x) for x in m["late"])
 
