@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
 from core.circles import active_circles
@@ -158,11 +158,12 @@ def cancel_event(work: Work, ev: CalendarEvent) -> None:
 
 def visible_events(session: Session, circle: Circle) -> list[CalendarEvent]:
     """Events a circle sees: its own and its network's network-wide ones (not cancelled)."""
-    rows = session.exec(select(CalendarEvent).where(
+    # Filtered in SQL: a network of many circles has many circles' own events to skip.
+    return list(session.exec(select(CalendarEvent).where(
         CalendarEvent.network_id == circle.network_id,
-        CalendarEvent.cancelled_at == None)  # noqa: E711
-        .order_by(CalendarEvent.start_utc, CalendarEvent.id)).all()
-    return [e for e in rows if e.scope == "network" or e.circle_id == circle.id]
+        CalendarEvent.cancelled_at == None,  # noqa: E711
+        or_(CalendarEvent.scope == "network", CalendarEvent.circle_id == circle.id))
+        .order_by(CalendarEvent.start_utc, CalendarEvent.id)).all())
 
 
 def network_events(session: Session, network_id: int) -> list[CalendarEvent]:

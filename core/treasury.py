@@ -16,6 +16,7 @@ the rule "nobody pays their own circle alone" needs.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
@@ -36,12 +37,13 @@ from core.money import Balances, Money, Rate
 from core.storage.models import Circle, Membership, Network, Person
 from core.storage.treasury import (
     TreasuryBallot, TreasuryContribution, TreasuryDraw, TreasuryIncome, TreasuryPayout,
-    TreasuryPledge, TreasuryRate, TreasuryStewardship, TreasuryVote, append_entry,
-    ledger_head, load_chain, lock_ledger,
+    TreasuryLedgerRow, TreasuryPledge, TreasuryRate, TreasuryStewardship, TreasuryVote,
+    append_entry, ledger_head, load_chain, lock_ledger,
 )
 from core.treasury_rules import (
-    Confirmer, ConfirmationCheck, DisbursementPolicy, Pledge, StewardRotation, TreasuryError,
-    balances_from_entries, check_confirmations, check_disbursement, next_handover, pledge_due,
+    MONEY_KINDS, Confirmer, ConfirmationCheck, DisbursementPolicy, Pledge, StewardRotation,
+    TreasuryError, balances_from_entries, check_confirmations, check_disbursement,
+    next_handover, pledge_due,
 )
 from core.work import Refusal, Work, coordinators
 
@@ -144,9 +146,34 @@ def money_of(minor: int, currency: str) -> Money:
     return Money(minor, currency)
 
 
+# Balances at the ledger head this process last saw, per engine and network. The ledger is
+# append-only, so later questions fold in only the entries appended since, instead of
+# re-reading the whole chain for every `/treasury balance`.
+_BALANCES_SEEN: "weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str, Balances]]]" = \
+    weakref.WeakKeyDictionary()
+
+
 def treasury_balances(session: Session, network_id: int) -> Balances:
     """What the treasury holds, per currency, from its ledger."""
-    return balances_from_entries(load_chain(session, network_id))
+    seq, head_hash = ledger_head(session, network_id)
+    seen = _BALANCES_SEEN.setdefault(session.get_bind(), {})
+    known = seen.get(network_id)
+    if known is not None and known[:2] == (seq, head_hash):
+        return known[2]
+    since, start = 0, Balances()
+    if known is not None and known[0] < seq:
+        # Trust what was remembered only if that entry is still in the chain: an append
+        # rolled back after it was seen leaves a different entry at its place.
+        still = session.exec(select(TreasuryLedgerRow.hash).where(
+            TreasuryLedgerRow.network_id == network_id, TreasuryLedgerRow.seq == known[0])).first()
+        if still == known[1]:
+            since, start = known[0], known[2]
+    moved = session.exec(select(TreasuryLedgerRow.kind, TreasuryLedgerRow.data).where(
+        TreasuryLedgerRow.network_id == network_id, TreasuryLedgerRow.seq > since,
+        TreasuryLedgerRow.kind.in_(MONEY_KINDS)).order_by(TreasuryLedgerRow.seq)).all()
+    balances = balances_from_entries(moved, start)
+    seen[network_id] = (seq, head_hash, balances)
+    return balances
 
 
 def is_treasury_steward(session: Session, network_id: int, person_id: int) -> bool:

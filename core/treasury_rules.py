@@ -203,11 +203,15 @@ def check_disbursement(balances: Balances, amount: Money) -> Balances:
     return balances.minus(amount)
 
 
-def balances_from_entries(entries: Iterable[object]) -> Balances:
+MONEY_KINDS = ("contribution_confirmed", "disbursement")
+
+
+def balances_from_entries(entries: Iterable[object], start: Balances | None = None) -> Balances:
     """The treasury's balances from its ledger entries (objects or dicts with `kind` and
-    `data`): a confirmed contribution adds `data["amount"]`, a disbursement subtracts it;
-    other kinds move no money. Amounts are stored as {"currency": ..., "minor": ...}."""
-    balances = Balances()
+    `data`), added to `start` (nothing by default): a confirmed contribution adds
+    `data["amount"]`, a disbursement subtracts it; other kinds (`MONEY_KINDS` are the two
+    that do) move no money. Amounts are stored as {"currency": ..., "minor": ...}."""
+    balances = start if start is not None else Balances()
     for entry in entries:
         kind = entry["kind"] if isinstance(entry, Mapping) else getattr(entry, "kind")
         data = entry["data"] if isinstance(entry, Mapping) else getattr(entry, "data")
