@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from core.messages import Outgoing
@@ -16,28 +17,28 @@ from core.storage.models import OutboxMessage
 
 def enqueue(session: Session, platform: str, chat_id: str, message: Outgoing, *, now: datetime,
             circle_id: int | None = None, direct: bool = False, key: str | None = None,
-            not_before: datetime | None = None) -> OutboxMessage | None:
+            not_before: datetime | None = None) -> bool:
     """Queue `message` for `chat_id` on `platform`, due at `now` (or `not_before`).
 
     `key` makes the call idempotent: a second enqueue with the same key is ignored and
-    returns None (used by timers, so a retried job never speaks twice).
+    returns False (used by timers, so a retried job never speaks twice).
     """
     if key is not None:
         exists = session.exec(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first()
         if exists is not None:
-            return None
-    row = OutboxMessage(
-        platform=platform,
-        chat_id=str(chat_id),
-        direct=direct,
-        circle_id=circle_id,
-        payload=message.to_json(),
-        idempotency_key=key,
-        created_at=now,
-        next_attempt_at=not_before or now,
-    )
-    session.add(row)
-    return row
+            return False
+    # A plain INSERT in the caller's transaction: every command writes at least one row, and
+    # building an ORM object for it cost more than the insert itself. Rows written in one
+    # unit of work get ascending ids in call order, which is the order couriers keep per chat.
+    session.execute(_INSERT, {
+        "platform": platform, "chat_id": str(chat_id), "direct": direct, "circle_id": circle_id,
+        "payload": message.to_json(), "idempotency_key": key, "state": "pending",
+        "attempts": 0, "next_attempt_at": not_before or now, "created_at": now,
+    })
+    return True
+
+
+_INSERT = insert(OutboxMessage.__table__)
 
 
 def pending_count(session: Session, platform: str | None = None) -> int:
