@@ -16,7 +16,7 @@ from datetime import date
 from sqlmodel import select
 
 from bots.archive_cli import add_cli  # noqa: F401  (the lead wires it into `tessera`)
-from core import markup
+from core import i18n, markup
 from core.archive import crossref as xref
 from core.archive import service as svc
 from core.archive.search import Filters, search_entry_ids
@@ -65,6 +65,25 @@ def reader(ctx: Context) -> Filters:
     return Filters(network_id=ctx.network.id, circle_id=ctx.circle.id)
 
 
+def kind_label(lang: str, kind: str) -> str:
+    """An entry's kind as readers of `lang` call it; a network's own kinds as written."""
+    return i18n.t(lang, f"archive.kind_name.{kind}") if kind in svc.DEFAULT_KINDS else kind
+
+
+def actor_kind_label(lang: str, kind: str) -> str:
+    """"company", "bank"... in the reader's language."""
+    return i18n.t(lang, f"archive.actor_kind.{kind}") if kind in svc.ACTOR_KINDS else kind
+
+
+def per_period(lang: str, period: str) -> str:
+    """"per hour", "por hora", "за годину"...: a wage period as one phrase of `lang`."""
+    return i18n.t(lang, f"archive.per.{period}") if period in svc.PERIODS else period
+
+
+def _countries(lang: str, codes) -> str:
+    return ", ".join(sorted(i18n.country_name(c, lang) for c in codes))
+
+
 def _local_today(ctx: Context) -> date:
     from zoneinfo import ZoneInfo
     return ctx.now.astimezone(ZoneInfo(ctx.circle.timezone or "UTC")).date()
@@ -86,7 +105,7 @@ def _entry_fields(ctx: Context, opts: dict[str, str]) -> dict:
 
 def _added_reply(ctx: Context, added: svc.Added) -> Outgoing:
     e = added.entry
-    lines = [ctx.tr("archive.added", id=e.id, kind=e.kind,
+    lines = [ctx.tr("archive.added", id=e.id, kind=kind_label(ctx.lang, e.kind),
                     visibility=ctx.tr(f"archive.vis_{e.visibility}"))]
     if added.actors:
         lines.append(ctx.tr("archive.names", actors=", ".join(a.name for a in added.actors)))
@@ -122,16 +141,20 @@ def _snippet(text: str) -> str:
 
 async def _entry_block(ctx: Context, entry: ArchiveEntry, full: bool = False) -> str:
     circle = ctx.session.get(Circle, entry.circle_id)
-    head = ctx.tr("archive.entry_head", id=entry.id, date=entry.occurred_on.isoformat(),
-                  circle=circle.name, country=circle.country, kind=entry.kind,
+    lang = ctx.lang
+    head = ctx.tr("archive.entry_head", id=entry.id, date=i18n.format_day(entry.occurred_on, lang),
+                  circle=circle.name, country=i18n.country_name(circle.country, lang),
+                  kind=kind_label(lang, entry.kind),
                   visibility=ctx.tr(f"archive.vis_{entry.visibility}"))
     body = entry.text if full else _snippet(entry.text)
     shown, original, missing = await _translated(ctx, body, entry.language)
     lines = [head, shown]
     if original is not None:
-        lines.append(ctx.tr("archive.original", lang=entry.language, text=original))
+        lines.append(ctx.tr("archive.original", lang=i18n.language_name(entry.language, lang),
+                            text=original))
     elif missing:
-        lines.append(ctx.tr("archive.no_model", source=entry.language, target=ctx.lang))
+        lines.append(ctx.tr("archive.no_model", source=i18n.language_name(entry.language, lang),
+                            target=i18n.language_name(lang, lang)))
     actors = svc.entry_actors(ctx.session, entry.id)
     if actors:
         lines.append(ctx.tr("archive.names", actors=", ".join(a.name for a in actors)))
@@ -143,7 +166,7 @@ async def _entry_block(ctx: Context, entry: ArchiveEntry, full: bool = False) ->
             lines.append(ctx.tr("archive.sources", sources="; ".join(entry.sources)))
         author = ctx.session.get(Person, entry.author_id) if entry.author_id else None
         lines.append(ctx.tr("archive.by", author=author.display_name if author else "—",
-                            language=entry.language,
+                            language=i18n.language_name(entry.language, lang),
                             at=format_local(entry.created_at, ctx.tz, ctx.lang)))
     return "\n".join(lines)
 
@@ -346,7 +369,8 @@ async def archive_actors(ctx: Context) -> str:
     lines = [ctx.tr("archive.actors_header")]
     for actor, n in rows:
         others = [a for a in svc.aliases_of(ctx.session, actor.id) if a != actor.name]
-        lines.append(ctx.tr("archive.actor_line", id=actor.id, actor=actor.name, kind=actor.kind,
+        lines.append(ctx.tr("archive.actor_line", id=actor.id, actor=actor.name,
+                            kind=actor_kind_label(ctx.lang, actor.kind),
                             count=n, aliases=", ".join(others) or "—"))
     return "\n".join(lines)
 
@@ -365,7 +389,8 @@ async def archive_actor_add(ctx: Context, name: str) -> str:
     except svc.ArchiveProblem as p:
         raise _problem(p) from None
     ctx.audit("archive.actor_add", actor_id=actor.id)
-    lines = [ctx.tr("archive.actor_listed", id=actor.id, actor=actor.name, kind=actor.kind)]
+    lines = [ctx.tr("archive.actor_listed", id=actor.id, actor=actor.name,
+                    kind=actor_kind_label(ctx.lang, actor.kind))]
     for p in props:
         a, b = ctx.session.get(ArchiveActor, p.actor_a), ctx.session.get(ArchiveActor, p.actor_b)
         lines.append(ctx.tr("archive.proposal_made", a=a.name, a_id=a.id, b=b.name, b_id=b.id))
@@ -380,7 +405,8 @@ async def archive_actor(ctx: Context, actor: str) -> str:
                                                        actor_id=found.id), limit=50)
     circles = sorted({ctx.session.get(Circle, ctx.session.get(ArchiveEntry, i).circle_id).name
                       for i in ids})
-    return ctx.tr("archive.actor_info", id=found.id, actor=found.name, kind=found.kind,
+    return ctx.tr("archive.actor_info", id=found.id, actor=found.name,
+                  kind=actor_kind_label(ctx.lang, found.kind),
                   aliases=", ".join(svc.aliases_of(ctx.session, found.id)), count=len(ids),
                   circles=", ".join(circles) or "—",
                   entries=" ".join(f"#{i}" for i in ids) or "—")
@@ -474,8 +500,9 @@ async def archive_crossref(ctx: Context) -> Outgoing | str:
         return ctx.tr("archive.no_crossrefs")
     lines = [ctx.tr("archive.crossref_header", network=ctx.network.name, count=len(refs))]
     for i, c in enumerate(refs[:15], 1):
-        lines.append(ctx.tr("archive.crossref_line", rank=i, actor=c.actor, kind=c.kind,
-                            countries=" ".join(sorted(c.countries)),
+        lines.append(ctx.tr("archive.crossref_line", rank=i, actor=c.actor,
+                            kind=actor_kind_label(ctx.lang, c.kind),
+                            countries=_countries(ctx.lang, c.countries),
                             circles=", ".join(sorted(c.circles.values())),
                             entries=" ".join(f"#{e}" for e in c.entry_ids)))
     files = await crossref_attachments(ctx.services, refs,
@@ -496,7 +523,8 @@ async def archive_wages(ctx: Context, job: str | None) -> str:
     rates = svc.stewards_rates(ctx.session, ctx.network.id) if target else []
     lines = [ctx.tr("archive.wages_header", job=body or "*")]
     for (period, currency), items in compare_wages(rows, rates, target).items():
-        lines.append(ctx.tr("archive.wages_group", period=period, currency=currency))
+        lines.append(ctx.tr("archive.wages_group", period=per_period(ctx.lang, period),
+                            currency=currency))
         for w in items:
             r = w.row
             amount = w.shown.format(ctx.lang, code=True)
@@ -504,8 +532,9 @@ async def archive_wages(ctx: Context, job: str | None) -> str:
                 amount = ctx.tr("archive.wage_converted", amount=amount,
                                 original=r.money.format(ctx.lang, code=True))
             lines.append(ctx.tr("archive.wage_line", amount=amount, circle=r.circle,
-                                country=r.country, job=r.job, place=r.place or "—",
-                                date=r.on_date.isoformat(), id=r.entry_id))
+                                country=i18n.country_name(r.country, ctx.lang), job=r.job,
+                                place=r.place or "—", date=i18n.format_day(r.on_date, ctx.lang),
+                                id=r.entry_id))
     if target and not rates:
         lines.append(ctx.tr("archive.no_rates", currency=target))
     return "\n".join(lines)

@@ -82,7 +82,8 @@ async def circle_join(ctx: Context, code: str, city: str, country: str, timezone
     ctx.say_to_circles(others, "circles.circle_joined_announce", network=net.name,
                        circle=circle.name, city=circle.city, country=circle.country)
     text = ctx.tr("circles.joined", circle=circle.name, city=circle.city, country=circle.country,
-                  network=net.name, timezone=timezone, language=i18n.language_name(language),
+                  network=net.name, timezone=timezone,
+                  language=i18n.language_name(language, ctx.lang),
                   who=ctx.person.display_name)
     if until_at:
         text += " " + ctx.tr("circles.joined_until",
@@ -150,7 +151,7 @@ def _circle_list(ctx: Context, net: Network) -> str:
         lines.append(ctx.tr("circles.list_line", id=c.id, circle=c.name, city=c.city,
                             country=c.country, platform=c.platform, timezone=c.timezone,
                             local_time=format_local(ctx.now, c.timezone, ctx.lang, style="short"),
-                            language=c.language))
+                            language=i18n.language_name(c.language, ctx.lang)))
     return "\n".join(lines)
 
 
@@ -211,7 +212,10 @@ async def circle_set(ctx: Context, field: str, value: str) -> str:
     ctx.session.add(c)
     ctx.audit("circle.set", field=field, value=str(value))
     lang = c.language if field == "language" else ctx.lang
-    return i18n.t(lang, "circles.set_done", field=field, value=value)
+    # Say what changed in words, not the English field keyword or a bare language code.
+    shown = i18n.language_name(value, lang) if field == "language" else value
+    return i18n.t(lang, "circles.set_done", field=i18n.t(lang, f"circles.field_{field}"),
+                  value=shown)
 
 
 @feature.command("circle members", who=MEMBER, aliases=("members",))
@@ -263,11 +267,19 @@ for _role in ("coordinator", "steward"):
             _role_command(_role, _grant))
 
 
+def _lang_choice(code: str, reader: str) -> str:
+    """"ar — Arabic (العربية)": the code to type, the name in the reader's language, and
+    the language's own name so that its speakers recognise it."""
+    name, own = i18n.language_name(code, reader), i18n.language_name(code)
+    return f"{code} — {name}" + (f" ({own})" if own != name else "")
+
+
 @feature.command("lang", args=[Arg("language", Lang, required=False)])
 async def lang(ctx: Context, language: str | None) -> str:
     if language is None:
-        langs = ", ".join(f"{c} ({i18n.language_name(c)})" for c in i18n.available_languages())
-        return ctx.tr("circles.lang_list", langs=langs, current=ctx.lang)
+        return ctx.tr("circles.lang_list", langs=", ".join(
+            _lang_choice(c, ctx.lang) for c in i18n.available_languages()),
+            current=i18n.language_name(ctx.lang, ctx.lang))
     ctx.person.language = language
     ctx.session.add(ctx.person)
     return i18n.t(language, "circles.lang_set", language=i18n.language_name(language))
@@ -320,7 +332,7 @@ async def whoami(ctx: Context) -> str:
                   accounts=", ".join(f"{a.platform}:{a.display_name or a.platform_user_id}"
                                      for a in accounts),
                   circles=", ".join(circles) or ctx.tr("circles.none"),
-                  language=ctx.lang, timezone=ctx.tz)
+                  language=i18n.language_name(ctx.lang, ctx.lang), timezone=ctx.tz)
 
 
 @feature.on_event

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlmodel import select
 
+from core import i18n
 from core import relay as rules
 from core import relay_service as svc
 from core.circles import find_circle
@@ -141,9 +143,20 @@ def _store_attachment(ctx: Context, att: Attachment) -> dict:
     problem = rules.check_media(len(data), duration, int(cfg["max_megabytes"] * 1048576),
                                 cfg["max_minutes"] * 60)
     if problem:
-        _refuse(problem)
+        raise Refusal(problem.key, **{k: _in_notation_of(ctx.lang, v)
+                                      for k, v in problem.params.items()})
     return dict(kind=kind, media_key=att.path, mime_type=att.mime_type or "application/octet-stream",
                 size=len(data), duration=duration, filename=att.filename or att.path.rsplit("/", 1)[-1])
+
+
+def _in_notation_of(lang: str, plain: object) -> object:
+    """A number the rules wrote plainly ("30.0") as readers of `lang` write it ("30,0"),
+    with as many decimals; anything else unchanged."""
+    text = str(plain)
+    whole, dot, decimals = text.partition(".")
+    if not whole.isdigit() or (dot and not decimals.isdigit()):
+        return plain
+    return i18n.format_number(Decimal(text), lang, decimals=len(decimals))
 
 
 def _ingest(ctx: Context, relay: Relay, leg: RelayLeg, text: str, attachments) -> str:
@@ -381,6 +394,13 @@ def _parse_term(words: str) -> tuple[str, str, str]:
     return term, rendering or term, lang
 
 
+def _for_lang(ctx: Context, code: str) -> str:
+    """" (into Turkish)" for a rendering meant for one language; "" for every language."""
+    if not code:
+        return ""
+    return ctx.tr("relay.glossary_for_lang", lang=i18n.language_name(code, ctx.lang))
+
+
 @feature.command("relay glossary add", args=[Arg("words", Text, rest=True)], who=COORDINATOR)
 async def glossary_add(ctx: Context, words: str) -> str:
     term, rendering, lang = _parse_term(words)
@@ -395,7 +415,7 @@ async def glossary_add(ctx: Context, words: str) -> str:
     ctx.session.add(row)
     ctx.audit("relay.glossary.add", term=term, lang=lang)
     return ctx.tr("relay.glossary_added", term=term, rendering=rendering,
-                  lang=ctx.tr("relay.glossary_for_lang", lang=lang) if lang else "")
+                  lang=_for_lang(ctx, lang))
 
 
 @feature.command("relay glossary list", who=MEMBER)
@@ -406,7 +426,7 @@ async def glossary_list(ctx: Context) -> str:
         return ctx.tr("relay.glossary_empty")
     return "\n".join([ctx.tr("relay.glossary_header", network=ctx.network.name)] + [
         ctx.tr("relay.glossary_line", term=r.term, rendering=r.rendering,
-               lang=ctx.tr("relay.glossary_for_lang", lang=r.target_lang) if r.target_lang else "")
+               lang=_for_lang(ctx, r.target_lang))
         for r in rows])
 
 
@@ -517,11 +537,12 @@ def _export_person(session, person_id: int) -> dict:
 def _erase_person(work, person_id: int) -> None:
     """Remove what the person said in relays (texts, transcripts, translations, recordings);
     the parts stay as empty placeholders so legs and dossiers keep their shape."""
+    from sqlalchemy import delete, update
+
     from core.storage.relay import RelayPart as _Part, RelayTranslation as _Tr
-    for part in work.session.exec(select(_Part).where(_Part.author_id == person_id)).all():
-        for tr in work.session.exec(select(_Tr).where(_Tr.part_id == part.id)).all():
-            work.session.delete(tr)
-        if part.media_key:
-            work.services.media.delete(part.media_key)
-        part.text, part.transcript, part.media_key = "", None, None
-        work.session.add(part)
+    s, theirs = work.session, _Part.author_id == person_id
+    recordings = s.exec(select(_Part.media_key).where(theirs, _Part.media_key.is_not(None))).all()
+    s.exec(delete(_Tr).where(_Tr.part_id.in_(select(_Part.id).where(theirs))))
+    s.exec(update(_Part).where(theirs).values(text="", transcript=None, media_key=None))
+    for key in recordings:
+        work.services.media.delete(key)

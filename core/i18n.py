@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import string
 import tomllib
+from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
+from babel.numbers import format_decimal
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LANG = "en"
@@ -75,6 +79,48 @@ def language_name(code: str, in_lang: str | None = None) -> str:
         return Locale.parse(code).get_display_name(in_lang or code) or code
     except (UnknownLocaleError, ValueError):
         return code
+
+
+def language_names(codes: str | list[str] | tuple[str, ...], in_lang: str) -> str:
+    """Several languages ("en,fr" or a list) by their names in `in_lang`, comma separated.
+
+    For sentences such as "machine translation (Spanish → Ukrainian via English)": readers
+    see names in their own language, never codes.
+    """
+    if isinstance(codes, str):
+        codes = [c for c in codes.split(",") if c.strip()]
+    return ", ".join(language_name(c.strip(), in_lang) for c in codes)
+
+
+@lru_cache(maxsize=64)
+def _babel_locale(lang: str) -> Locale:
+    try:
+        return Locale.parse((lang or DEFAULT_LANG).replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return Locale.parse(DEFAULT_LANG)
+
+
+def country_name(code: str, in_lang: str) -> str:
+    """A country's name in `in_lang` from its ISO 3166 code ("DE" -> "Alemania" in es);
+    the code itself when CLDR does not know it."""
+    return _babel_locale(in_lang).territories.get((code or "").upper()) or code
+
+
+def format_day(day: date, lang: str) -> str:
+    """A calendar date as readers of `lang` write it, month in words ("1 oct 2026")."""
+    return format_skeleton("yMMMd", day, locale=_babel_locale(lang))
+
+
+def format_number(value: int | float | Decimal, lang: str, decimals: int | None = None) -> str:
+    """A number with the locale's digits, decimal mark and grouping ("30,5" in de).
+
+    `decimals` fixes how many digits follow the mark (rounded half-even); None keeps what
+    the value needs.
+    """
+    if decimals is None:
+        return format_decimal(value, locale=_babel_locale(lang))
+    pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    return format_decimal(value, format=pattern, locale=_babel_locale(lang))
 
 
 def normalise_language(code: str) -> str | None:

@@ -20,6 +20,11 @@ def _t(lang: str, key: str, /, **p) -> str:
     return i18n.t(lang, key, **p)
 
 
+def _name(code: str, lang: str) -> str:
+    # Sentences name languages the way the reader says them ("іспанська"), never by code.
+    return i18n.language_name(code, lang)
+
+
 def _quote(words: str) -> str:
     # Members' words are shown inside quotes, on one block, never as bot markup.
     return "“" + words.strip().replace("**", "*").replace("__", "_").replace("`", "'") + "”"
@@ -36,16 +41,18 @@ def part_lines(lang: str, part: PartView) -> list[str]:
         if not words:
             continue
         label = _t(lang, "relay.transcript_label") if field == "transcript" else ""
-        lines.append(_t(lang, "relay.original", lang=part.language, label=label) + " " + _quote(words))
+        lines.append(_t(lang, "relay.original", lang=_name(part.language, lang), label=label)
+                     + " " + _quote(words))
         tr = part.translation(field, lang)
         if tr is None or tr.status == "same":
             continue
         if tr.status == "machine":
-            via = _t(lang, "relay.via", via=tr.via) if tr.via else ""
-            lines.append(_t(lang, "relay.machine", source=part.language, target=lang, via=via)
-                         + " " + _quote(tr.text))
+            via = _t(lang, "relay.via", via=i18n.language_names(tr.via, lang)) if tr.via else ""
+            lines.append(_t(lang, "relay.machine", source=_name(part.language, lang),
+                            target=_name(lang, lang), via=via) + " " + _quote(tr.text))
         elif tr.status == "missing":
-            lines.append(_t(lang, "relay.no_model", source=part.language, target=lang))
+            lines.append(_t(lang, "relay.no_model", source=_name(part.language, lang),
+                            target=_name(lang, lang)))
         elif tr.status == "off":
             lines.append(_t(lang, "relay.translation_off"))
     return lines
@@ -55,7 +62,7 @@ def report_lines(lang: str, report: ReportView) -> list[str]:
     """Who is speaking (circle, city, date), then each part."""
     when = format_local(report.reported_at, report.timezone, lang) if report.reported_at else ""
     lines = [_t(lang, "relay.speaker", circle=report.circle, city=report.city,
-                country=report.country, date=when)]
+                country=i18n.country_name(report.country, lang), date=when)]
     if report.responds_to:
         lines.append(_t(lang, "relay.responds_to", circle=report.responds_to))
     for part in report.parts:

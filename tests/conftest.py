@@ -7,6 +7,7 @@ and then every skipped test fails the run.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -120,3 +121,99 @@ async def any_town(tmp_path, database_url, clock):
     t = await Town.start(make_config(tmp_path, database_url), clock)
     yield t
     await t.stop()
+
+
+# --- a town with chosen features, for each feature's tests ---------------------------------
+
+async def start_town(tmp_path: Path, url: str, clock: FakeClock, features=None, *,
+                     translator=None, **config):
+    """The suite with only `features` (names of modules in bots/, e.g. ("help", "circles",
+    "archive"); None for all) on the database at `url`, with a console door and the fake
+    "alpha" and "beta" platforms. The same `url` after a stop is the same town restarted.
+
+    `config` overrides configuration sections (`translation={"enabled": False}`);
+    `translator` replaces the offline translator with a fake.
+    """
+    import importlib
+
+    from tests.support.chat import Town
+    chosen = None if features is None else [
+        importlib.import_module(f"bots.{name}").feature for name in features]
+    town = await Town.start(make_config(tmp_path, url, **config), clock, features=chosen)
+    if translator is not None:
+        town.app.services.translator = translator
+    return town
+
+
+def town_fixtures(start, needs: tuple[str, ...] = ()):
+    """Two fixtures running a town made by `start(tmp_path, url, clock)`: one on SQLite, one
+    on each database (SQLite, then PostgreSQL). Bind them to the names tests ask for:
+
+        town, any_town = town_fixtures(start)
+
+    `needs` names fixtures to set up before the town starts (e.g. "argos", whose
+    environment the translator reads when the suite starts).
+    """
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def running(request, tmp_path, url, clock):
+        for name in needs:
+            request.getfixturevalue(name)
+        town = await start(tmp_path, url, clock)
+        try:
+            yield town
+        finally:
+            await town.stop()
+
+    @pytest.fixture
+    async def on_sqlite(request, tmp_path, sqlite_url, clock):
+        async with running(request, tmp_path, sqlite_url, clock) as town:
+            yield town
+
+    @pytest.fixture
+    async def on_each_database(request, tmp_path, database_url, clock):
+        async with running(request, tmp_path, database_url, clock) as town:
+            yield town
+
+    return on_sqlite, on_each_database
+
+
+# --- languages are named, never given as codes, in what people read ------------------------
+
+# Placeholders that name a language, in the features whose sentences must name languages the
+# way the reader says them ("іспанська", not "es"). Syncday's "source" and "target" mean
+# other things (the company a day targets), so the check is by feature.
+LANGUAGE_SLOTS = {"lang", "language", "source", "target", "via", "current"}
+NAMING_FEATURES = ("archive.", "relay.", "circles.")
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+
+
+def language_codes_in(key: str, params: dict) -> list[str]:
+    """The values of `params` that are language codes ("es", "pt-BR", "en,fr") in slots of
+    message `key` that name a language; empty when every slot holds a name."""
+    if not key.startswith(NAMING_FEATURES):
+        return []
+    found = []
+    for slot, value in params.items():
+        if slot in LANGUAGE_SLOTS and isinstance(value, str) and value and all(
+                _LANGUAGE_CODE.fullmatch(part.strip()) for part in value.split(",")):
+            found.append(f"{key}: {slot}={value!r}")
+    return found
+
+
+@pytest.fixture
+def languages_named(monkeypatch):
+    """Watch every catalog message rendered during the test; at its end, fail if one was
+    handed a language code where it names a language. Yields the list of what was seen."""
+    from core import i18n
+
+    original, seen = i18n.t, []
+
+    def watching(lang, key, /, **params):
+        seen.extend(language_codes_in(key, params))
+        return original(lang, key, **params)
+
+    monkeypatch.setattr(i18n, "t", watching)
+    yield seen
+    assert not seen, "language codes where sentences name languages:\n" + "\n".join(seen)

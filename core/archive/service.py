@@ -11,13 +11,17 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from sqlalchemy import delete
 from sqlmodel import Session, select
 
+from core import i18n
 from core.archive import search as fts
 from core.archive.text import (
     alias_key, find_known, find_markers, hashtags, search_text_for, similarity, unmark, words,
 )
+from core.archive.wages import PERIODS
 from core.money import Money
+from core.storage import repoint
 from core.storage.archive import (
     ArchiveActor, ArchiveAlias, ArchiveEntry, ArchiveKind, ArchiveMention, ArchiveMergeProposal,
     ArchiveTag, ArchiveWage,
@@ -27,7 +31,6 @@ from core.storage.models import Circle, Person
 DEFAULT_KINDS = ("testimony", "wages", "supply_chain", "legal", "report", "note")
 VISIBILITIES = ("circle", "network", "public")
 ACTOR_KINDS = ("company", "agency", "bank", "fund", "other")
-PERIODS = ("hour", "day", "week", "month", "year")
 # Scores at or above this propose a merge (see core.archive.text.similarity).
 MERGE_THRESHOLD = 0.8
 
@@ -424,8 +427,7 @@ def _scrub(session: Session, entry: ArchiveEntry, status: str, now: datetime | N
         entry.withdrawn_at = now
     session.add(entry)
     for model in (ArchiveTag, ArchiveMention, ArchiveWage):
-        for row in session.exec(select(model).where(model.entry_id == entry.id)).all():
-            session.delete(row)
+        session.exec(delete(model).where(model.entry_id == entry.id))
     return media
 
 
@@ -438,6 +440,11 @@ def withdraw_entry(session: Session, entry_id: int, person_id: int, now: datetim
     session.flush()
     fts.purge_index(session)
     return media
+
+
+# Columns of the archive that name a person (who wrote, created, added or decided).
+_PERSON_COLUMNS = (ArchiveEntry.author_id, ArchiveActor.created_by, ArchiveAlias.added_by,
+                   ArchiveMergeProposal.decided_by)
 
 
 @dataclass
@@ -458,22 +465,14 @@ def erase_person_archive(session: Session, person_id: int) -> ArchiveErasure:
     caller may delete from the media store.
     """
     report = ArchiveErasure()
-    for entry in session.exec(select(ArchiveEntry).where(ArchiveEntry.author_id == person_id)).all():
-        if entry.status == "active":
-            report.entries += 1
-            report.media_keys += _scrub(session, entry, "erased", None)
-        entry.author_id = None
-        session.add(entry)
-    for actor in session.exec(select(ArchiveActor).where(ArchiveActor.created_by == person_id)).all():
-        actor.created_by = None
-        session.add(actor)
-    for alias in session.exec(select(ArchiveAlias).where(ArchiveAlias.added_by == person_id)).all():
-        alias.added_by = None
-        session.add(alias)
-    for p in session.exec(select(ArchiveMergeProposal)
-                          .where(ArchiveMergeProposal.decided_by == person_id)).all():
-        p.decided_by = None
-        session.add(p)
+    # Only active entries still hold words (and attachments) to scrub, one by one.
+    for entry in session.exec(select(ArchiveEntry).where(ArchiveEntry.author_id == person_id,
+                                                         ArchiveEntry.status == "active")).all():
+        report.entries += 1
+        report.media_keys += _scrub(session, entry, "erased", None)
+    # Everything else only stops pointing at them: one UPDATE per column.
+    for column in _PERSON_COLUMNS:
+        repoint(session, column, person_id, None)
     session.flush()
     fts.purge_index(session)
     return report
@@ -481,11 +480,8 @@ def erase_person_archive(session: Session, person_id: int) -> ArchiveErasure:
 
 def follow_person_merge(session: Session, source_id: int, target_id: int) -> None:
     """Linked accounts: the archive's rows of `source_id` now belong to `target_id`."""
-    for model, col in ((ArchiveEntry, "author_id"), (ArchiveActor, "created_by"),
-                       (ArchiveAlias, "added_by"), (ArchiveMergeProposal, "decided_by")):
-        for row in session.exec(select(model).where(getattr(model, col) == source_id)).all():
-            setattr(row, col, target_id)
-            session.add(row)
+    for column in _PERSON_COLUMNS:
+        repoint(session, column, source_id, target_id)
     session.flush()
 
 
@@ -512,7 +508,9 @@ def add_wage(session: Session, *, circle: Circle, author_id: int | None, money: 
     job_plain = unmark(job).strip()
     if not words(job_plain):
         raise ArchiveProblem("archive.no_job")
-    text = f"{money} / {period} · {job}" + (f" · {place}" if place else "")
+    # The entry's text is written in the entry's language, like any other entry.
+    per = i18n.t(language, f"archive.per.{period}")
+    text = f"{money.format(language, code=True)} {per} · {job}" + (f" · {place}" if place else "")
     added = add_entry(session, circle=circle, author_id=author_id, kind="wages", text=text,
                       language=language, visibility=visibility, occurred_on=on_date, now=now,
                       tags=tags, sources=sources)

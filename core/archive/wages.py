@@ -7,6 +7,9 @@ from typing import Iterable
 
 from core.money import Money, NoRate, Rate, convert_for_report
 
+# The periods a wage is given for, shortest first (core.archive.service checks them).
+PERIODS = ("hour", "day", "week", "month", "year")
+
 
 @dataclass(frozen=True)
 class ComparedWage:
@@ -20,7 +23,8 @@ class ComparedWage:
 
 def compare_wages(rows: Iterable, rates: Iterable[Rate] = (), target: str | None = None
                   ) -> dict[tuple[str, str], list[ComparedWage]]:
-    """Group wages by (period, currency shown), highest first within each group.
+    """Group wages by (period, currency shown), shortest period first, highest wage first
+    within each group.
 
     With `target` and rates, each wage is converted at the rate valid on its own date; a
     wage without such a rate stays in its currency (its own group). Periods are never
@@ -40,4 +44,9 @@ def compare_wages(rows: Iterable, rates: Iterable[Rate] = (), target: str | None
             ComparedWage(row, shown, converted))
     for items in groups.values():
         items.sort(key=lambda w: (-w.shown.minor, w.row.circle, w.row.entry_id))
-    return dict(sorted(groups.items()))
+    return dict(sorted(groups.items(), key=lambda kv: (_period_rank(kv[0][0]), kv[0])))
+
+
+def _period_rank(period: str) -> int:
+    # Shortest period first (hour, day, ... year), whatever the words in the reader's language.
+    return PERIODS.index(period) if period in PERIODS else len(PERIODS)

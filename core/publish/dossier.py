@@ -25,14 +25,16 @@ def translation_note(lang: str, part: PartView, field: str) -> tuple[str, str | 
     """(label, translated text or None) for a part's words in the dossier's language."""
     tr = part.translation(field, lang)
     same_lang = part.language.split("-")[0] == lang.split("-")[0]
+    # Languages are named in the dossier's language ("Spanish", "іспанська"), not by code.
+    source, target = i18n.language_name(part.language, lang), i18n.language_name(lang, lang)
     if same_lang or (tr is not None and tr.status == "same"):
-        return _t(lang, "same", lang=part.language), None
+        return _t(lang, "same", lang=source), None
     if tr is None:
-        return _t(lang, "untranslated", lang=lang), None
+        return _t(lang, "untranslated", lang=target), None
     if tr.status == "machine":
-        return _t(lang, "translation", source=part.language, target=lang), tr.text
+        return _t(lang, "translation", source=source, target=target), tr.text
     if tr.status == "missing":
-        return _t(lang, "missing", source=part.language, target=lang), None
+        return _t(lang, "missing", source=source, target=target), None
     return _t(lang, "off"), None
 
 
@@ -70,7 +72,8 @@ def _context(view: DossierView, links: Links) -> dict:
         "heading": _t(lang, "heading", title=view.title),
         "subtitle": _t(lang, "subtitle", count=len(view.chain), network=view.network),
         "chain_label": _t(lang, "chain"), "chain": view.chain,
-        "original_label": lambda p: _t(lang, "original", lang=p["language"]),
+        "original_label": lambda p: _t(lang, "original",
+                                       lang=i18n.language_name(p["language"], lang)),
         "transcript_label": _t(lang, "transcript"),
         "feed_link": links.feed, "feed_label": _t(lang, "feed_link"),
         "markdown_link": links.markdown, "markdown_label": _t(lang, "markdown_link"),

@@ -49,7 +49,8 @@ def _notes(view: DossierView, report: ReportView, links: Links) -> str:
             words = getattr(p, name)
             if not words:
                 continue
-            lines.append(f"{_t(lang, 'original', lang=p.language)}: “{words}”")
+            original = _t(lang, "original", lang=i18n.language_name(p.language, lang))
+            lines.append(f"{original}: “{words}”")
             label, translated = translation_note(lang, p, name)
             lines.append(f"{label}: “{translated}”" if translated else label)
         if p.media_key:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import make_config
+from tests import conftest as shared
 
 BERLIN = ("berlin", "Berlin", "DE", "Europe/Berlin", "de")
 LAGOS = ("lagos", "Lagos", "NG", "Africa/Lagos", "en")
@@ -32,23 +32,16 @@ class FakeTranslator:
 
 
 async def start_town(tmp_path, url, clock):
-    from bots import archive, circles, help as help_
-    from tests.support.chat import Town
-    town = await Town.start(make_config(tmp_path, url), clock,
-                            features=[help_.feature, circles.feature, archive.feature])
-    town.app.services.translator = FakeTranslator()
-    return town
+    """Circles and the archive on the database at `url`, with the German-English fake."""
+    return await shared.start_town(tmp_path, url, clock, ("help", "circles", "archive"),
+                                   translator=FakeTranslator())
 
 
-@pytest.fixture
-async def town(tmp_path, sqlite_url, clock):
-    t = await start_town(tmp_path, sqlite_url, clock)
-    yield t
-    await t.stop()
+town, any_town = shared.town_fixtures(start_town)
 
 
-@pytest.fixture
-async def any_town(tmp_path, database_url, clock):
-    t = await start_town(tmp_path, database_url, clock)
-    yield t
-    await t.stop()
+@pytest.fixture(autouse=True)
+def _languages_are_named(languages_named):
+    """Every archive test also checks that no sentence it produced names a language by its
+    code (tests.conftest.languages_named)."""
+    return languages_named

@@ -15,7 +15,8 @@ def de(key, **params):
 
 
 def de_added(entry_id, kind, visibility="network"):
-    return de("archive.added", id=entry_id, kind=kind, visibility=de(f"archive.vis_{visibility}"))
+    return de("archive.added", id=entry_id, kind=de(f"archive.kind_name.{kind}"),
+              visibility=de(f"archive.vis_{visibility}"))
 
 
 def _attachments(town, chat):
@@ -42,8 +43,8 @@ async def test_newcomers_cross_reference_one_company_spelled_two_ways(town):
     assert "No merges are waiting" in (await town.say("lagos", "amaka", "/archive merges"))[-1]
 
     out = await town.say("berlin", "anna", "/archive crossref")
-    assert de("archive.crossref_line", rank=1, actor="Amazon", kind="company", countries="DE NG",
-              circles="Berlin, Lagos", entries="#1 #2") in out[-1]
+    assert de("archive.crossref_line", rank=1, actor="Amazon", kind="Firma",
+              countries="Deutschland, Nigeria", circles="Berlin, Lagos", entries="#1 #2") in out[-1]
     image, table = town.all_sent()[-1][4].attachments
     media = town.app.services.media
     assert image.kind == "image" and media.get(image.path)[:4] == b"\x89PNG"
@@ -57,7 +58,7 @@ async def test_search_shows_the_readers_language_and_keeps_the_original(town):
                    "visibility=network")
     out = await town.say("lagos", "amaka", "/archive search lohn")
     assert "warehouse pays wage not" in out[-1]
-    assert "original (de): Lager zahlt Lohn nicht" in out[-1]
+    assert "original (German): Lager zahlt Lohn nicht" in out[-1]
     out = await town.say("berlin", "anna", "/archive search lohn")
     assert "original" not in out[-1]  # already in the reader's language
 
@@ -65,7 +66,7 @@ async def test_search_shows_the_readers_language_and_keeps_the_original(town):
 async def test_known_actors_and_aliases_link_entries_without_markers(town):
     await town.network(BERLIN, LAGOS)
     out = await town.say("berlin", "berlin_coord", "/archive actor add HSBC kind=bank")
-    assert "HSBC" in out[-1] and "bank" in out[-1]
+    assert "HSBC" in out[-1] and "(#1, Bank)" in out[-1]  # Berlin reads German
     await town.say("lagos", "amaka", "/archive add legal Our loans from hsbc were called in "
                    "visibility=network")
     await town.say("berlin", "anna", "/archive add legal The Hongkong and Shanghai Banking "
@@ -79,7 +80,7 @@ async def test_known_actors_and_aliases_link_entries_without_markers(town):
     out = await town.say("lagos", "amaka", "/archive search actor=hsbc")
     assert "2 entries" in out[-1]
     out = await town.say("lagos", "amaka", "/archive crossref")
-    assert "HSBC (bank) — DE NG" in out[-1]
+    assert "HSBC (bank) — Germany, Nigeria" in out[-1]
 
 
 async def test_a_circle_only_entry_never_reaches_another_circle(town):
@@ -102,10 +103,10 @@ async def test_a_circle_only_entry_never_reaches_another_circle(town):
     assert "No actor appears" in (await town.say("lagos", "amaka", "/archive crossref"))[-1]
     # Chicago's and Berlin's circle-only entries each count only for themselves.
     out = await town.say("chicago", "maria", "/archive crossref")
-    assert "Zalando (company) — NG US — Chicago, Lagos — entries #2 #3" in out[-1]
+    assert "Zalando (company) — Nigeria, United States — Chicago, Lagos — entries #2 #3" in out[-1]
     out = await town.say("berlin", "anna", "/archive crossref")
-    assert de("archive.crossref_line", rank=1, actor="Zalando", kind="company", countries="DE NG",
-              circles="Berlin, Lagos", entries="#1 #2") in out[-1]
+    assert de("archive.crossref_line", rank=1, actor="Zalando", kind="Firma",
+              countries="Deutschland, Nigeria", circles="Berlin, Lagos", entries="#1 #2") in out[-1]
     # Lagos's export holds Lagos's entries only.
     await town.say("lagos", "lagos_coord", "/archive export")
     files = {a.filename: a for a in town.all_sent()[-1][4].attachments}
@@ -154,8 +155,8 @@ async def test_wages_are_compared_per_period_and_currency(town):
     out = await town.say("lagos", "amaka", "/archive wages picker cur=EUR")
     text = out[-1]
     assert "per day, NGN" in text and "per hour, EUR" in text and "driver" not in text
-    assert "NGN9,000.00 — Lagos (NG) — warehouse picker — Lagos" in text
-    assert "EUR14.50 — Berlin (DE) — warehouse picker at Amazon — Berlin — 2026-10-01" in text
+    assert "NGN9,000.00 — Lagos (Nigeria) — warehouse picker — Lagos" in text
+    assert "EUR14.50 — Berlin (Germany) — warehouse picker at Amazon — Berlin — Oct 1, 2026" in text
     assert "no exchange rates" in text
     out = await town.say("lagos", "amaka", "/archive wage 12 EUR fortnight picker")
     assert "not one of" in out[-1]

@@ -33,7 +33,7 @@ async def _seed(town):
 
 async def test_erasing_a_person_removes_their_entries_and_updates_cross_references(town):
     anna = await _seed(town)
-    assert "Amazon (company) — DE NG" in (await town.say("lagos", "amaka", "/archive crossref"))[-1]
+    assert "Amazon (company) — Germany, Nigeria" in (await town.say("lagos", "amaka", "/archive crossref"))[-1]
     with unit_of_work(town.app.services.engine) as s:
         report = erase_person_archive(s, anna)
     assert report.entries == 2

@@ -3,19 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
 from sqlmodel import select
 
 from core.clock import utc
 from core.storage import unit_of_work
 from core.storage.models import Timer
 from core.translation import Translation
-from tests.conftest import make_config
+from tests import conftest as shared
 
-
-def features():
-    from bots import calendar_feature, circles, help, syncday
-    return [help.feature, circles.feature, calendar_feature.feature, syncday.feature]
+FEATURES = ("help", "circles", "calendar_feature", "syncday")
 
 
 class FakeTranslator:
@@ -34,10 +30,7 @@ class FakeTranslator:
 
 async def start_town(tmp_path, url, clock):
     """The suite with our features on the database at `url` (same file = same town after restart)."""
-    from tests.support.chat import Town
-    town = await Town.start(make_config(tmp_path, url), clock, features=features())
-    town.app.services.translator = FakeTranslator()
-    return town
+    return await shared.start_town(tmp_path, url, clock, FEATURES, translator=FakeTranslator())
 
 
 async def walk(town, delta: timedelta) -> list[str]:
@@ -61,16 +54,5 @@ async def walk_to(town, instant: datetime) -> list[str]:
     return await walk(town, utc(instant) - town.clock.now())
 
 
-@pytest.fixture
-async def cal_town(tmp_path, sqlite_url, clock):
-    town = await start_town(tmp_path, sqlite_url, clock)
-    yield town
-    await town.stop()
-
-
-@pytest.fixture
-async def any_cal_town(tmp_path, database_url, clock):
-    """The same town once on SQLite and once on PostgreSQL."""
-    town = await start_town(tmp_path, database_url, clock)
-    yield town
-    await town.stop()
+# The town on SQLite (cal_town), and once on SQLite and once on PostgreSQL (any_cal_town).
+cal_town, any_cal_town = shared.town_fixtures(start_town)

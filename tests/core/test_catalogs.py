@@ -213,3 +213,49 @@ def test_latin_catalogs_are_really_translated(lang):
             if en == tr and _has_words(_texts(en)[-1]) and len(_texts(en)[-1]) > 12]
     # Loan words ("Dossier", "Podcast") may match English; whole sentences must not.
     assert len(same) <= max(3, len(pairs) // 50), f"{lang}: same as English: {same}"
+
+
+# --- languages, countries and periods by name, never by code ---------------------------------
+
+def test_a_language_code_where_a_sentence_names_a_language_is_caught():
+    from tests.conftest import language_codes_in
+    assert language_codes_in("relay.original", {"lang": "es", "label": ""})
+    assert language_codes_in("relay.via", {"via": "en,fr"})
+    assert language_codes_in("archive.by", {"language": "pt-BR", "author": "Ana", "at": "x"})
+    assert language_codes_in("circles.lang_list", {"langs": "…", "current": "uk"})
+    assert not language_codes_in("relay.original", {"lang": "іспанська", "label": ""})
+    assert not language_codes_in("relay.via", {"via": "English, French"})
+    assert not language_codes_in("relay.glossary_added", {"lang": ""})  # no language meant
+    # A sync day's "target" is the company a day of action is against, not a language.
+    assert not language_codes_in("syncday.declared", {"target": "es"})
+
+
+@pytest.mark.parametrize("lang", REQUIRED)
+def test_relay_lines_name_languages_the_readers_way(lang, languages_named):
+    from datetime import datetime, timezone
+
+    from core.publish.model import PartView, TranslationView
+    from core.relay_messages import part_lines
+
+    # Italian words, machine-translated into the reader's language through English; the
+    # transcript has no model.
+    part = PartView(number=1, kind="voice", author="Lucia", text="Sciopero!",
+                    transcript="Sciopero.", language="it",
+                    created_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+                    translations={("text", lang): TranslationView("…", "machine", "en"),
+                                  ("transcript", lang): TranslationView("", "missing")})
+    text = "\n".join(part_lines(lang, part))
+    italian, own, english = (i18n.language_name(c, lang) for c in ("it", lang, "en"))
+    assert text.count(italian) >= 3 and own in text and english in text, text
+    assert not re.search(r"\((?:it|en)\)|\bit →|→ " + lang + r"\b", text), text
+
+
+@pytest.mark.parametrize("lang", REQUIRED)
+def test_every_wage_period_kind_and_actor_kind_has_words(lang):
+    from core.archive.service import ACTOR_KINDS, DEFAULT_KINDS, PERIODS
+    for key in ([f"archive.per.{p}" for p in PERIODS]
+                + [f"archive.kind_name.{k}" for k in DEFAULT_KINDS]
+                + [f"archive.actor_kind.{k}" for k in ACTOR_KINDS]):
+        assert key in i18n.messages(lang), key
+    if lang != "en":
+        assert i18n.t(lang, "archive.per.hour") != "per hour"

@@ -11,7 +11,7 @@ from core import i18n, markup
 from core.storage import unit_of_work
 from core.storage.models import OutboxMessage
 from core.translation import install_package
-from tests.conftest import make_config
+from tests import conftest as shared
 from tests.support.argos_models import argos_home, build_tiny_model
 
 # What each tiny model says, whatever it is given: one word per sentence.
@@ -41,25 +41,12 @@ def install(models, *pairs) -> None:
 
 
 async def start_town(tmp_path, url, clock, **config):
-    from bots import circles, help, relay
-    from tests.support.chat import Town
-
-    return await Town.start(make_config(tmp_path, url, **config), clock,
-                            features=[help.feature, circles.feature, relay.feature])
+    """Circles and relays on the database at `url` (the real offline translator)."""
+    return await shared.start_town(tmp_path, url, clock, ("help", "circles", "relay"), **config)
 
 
-@pytest.fixture
-async def town(tmp_path, sqlite_url, clock, argos):
-    t = await start_town(tmp_path, sqlite_url, clock)
-    yield t
-    await t.stop()
-
-
-@pytest.fixture
-async def any_town(tmp_path, database_url, clock, argos):
-    t = await start_town(tmp_path, database_url, clock)
-    yield t
-    await t.stop()
+# Argos must look in the test's own folder before the suite starts.
+town, any_town = shared.town_fixtures(start_town, needs=("argos",))
 
 
 async def three_circles(town, *circles) -> None:
@@ -98,3 +85,10 @@ def says(text: str, lang: str, key: str, /, *, plain: bool = False, **params) ->
             return False
         at = found + len(piece)
     return bool(pieces)
+
+
+@pytest.fixture(autouse=True)
+def _languages_are_named(languages_named):
+    """Every relay test also checks that no sentence it produced names a language by its
+    code (tests.conftest.languages_named)."""
+    return languages_named

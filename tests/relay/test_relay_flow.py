@@ -104,9 +104,10 @@ async def test_a_relay_through_three_circles_three_platforms_three_languages(tow
     delivered, prompt = messages(town, "gaziantep")[-2:]
     assert says(delivered.text, "tr", "relay.delivery_header", id=1, title="Rent strikes",
                 position=1, total=3)
-    assert says(delivered.text, "tr", "relay.speaker", circle="Chicago", city="Chicago", country="US")
-    original = i18n.t("tr", "relay.original", label="", lang="en")
-    machine = i18n.t("tr", "relay.machine", source="en", target="tr", via="")
+    assert says(delivered.text, "tr", "relay.speaker", circle="Chicago", city="Chicago",
+                country="Amerika Birleşik Devletleri")
+    original = i18n.t("tr", "relay.original", label="", lang="İngilizce")
+    machine = i18n.t("tr", "relay.machine", source="İngilizce", target="Türkçe", via="")
     assert f"{original} “We held the picket" in delivered.text
     assert f"{machine} “merhaba merhaba”" in delivered.text
     assert f"{machine} “merhaba”" in delivered.text  # the transcript
@@ -128,8 +129,8 @@ async def test_a_relay_through_three_circles_three_platforms_three_languages(tow
     # Barcelona (beta, no voice notes) gets it in Spanish (Turkish -> English -> Spanish).
     delivered = messages(town, "barcelona")[-2]
     assert i18n.t("es", "relay.responds_to", circle="Chicago") in delivered.text
-    via = i18n.t("es", "relay.via", via="en")
-    assert f"{i18n.t('es', 'relay.machine', source='tr', target='es', via=via)} “hola”" in delivered.text
+    via = i18n.t("es", "relay.via", via="inglés")
+    assert f"{i18n.t('es', 'relay.machine', source='turco', target='español', via=via)} “hola”" in delivered.text
     assert delivered.attachments[0].path == reply.path
 
     # Barcelona stays silent: a reminder in its evening, one extension, then it reports.
@@ -146,7 +147,7 @@ async def test_a_relay_through_three_circles_three_platforms_three_languages(tow
     chicago_chain = town.last("chicago")
     assert "Relay #1 “Rent strikes” is complete" in chicago_chain
     assert "“hello”" in chicago_chain and "“hi”" in chicago_chain
-    assert i18n.t("tr", "relay.machine", source="en", target="tr", via="") in town.last("gaziantep", "alpha")
+    assert i18n.t("tr", "relay.machine", source="İngilizce", target="Türkçe", via="") in town.last("gaziantep", "alpha")
     assert "“hola hola”" in town.last("barcelona", "beta")
     assert "/relay export 1" in chicago_chain
 
@@ -179,7 +180,7 @@ async def test_a_relay_through_three_circles_three_platforms_three_languages(tow
     page.feed(media.get(messages(town, "chicago")[-1].attachments[0].path).decode())
     assert "We held the picket at the warehouse. Twenty couriers joined us." in page.quotes
     assert "hello" in page.quotes and "hi" in page.quotes
-    assert "Machine translation (tr → en)" in page.labels
+    assert "Machine translation (Turkish → English)" in page.labels
     assert len(page.audio) == 2
 
     # The zip holds everything with links relative to itself.
@@ -306,9 +307,9 @@ async def test_missing_model_delivers_the_original_with_a_note(town, tiny_models
     await town.say("chicago", "maria", "/relay report Three evictions stopped today.")
     await town.say("chicago", "chicago_coord", "/relay pass")
     delivered = messages(town, "barcelona")[-2]
-    original = i18n.t("es", "relay.original", label="", lang="en")
+    original = i18n.t("es", "relay.original", label="", lang="inglés")
     assert f"{original} “Three evictions stopped today.”" in delivered.text
-    assert i18n.t("es", "relay.no_model", source="en", target="es") in delivered.text
+    assert i18n.t("es", "relay.no_model", source="inglés", target="español") in delivered.text
     assert "tessera translate install --from-file PATH" in delivered.text
     assert "🤖" not in delivered.text.split("\n", 2)[2]
 
@@ -317,10 +318,10 @@ async def test_glossary_terms_survive_translation(town, tiny_models):
     install(tiny_models, *ALL_PAIRS)
     await three_circles(town, CHICAGO, GAZIANTEP)
     out = await town.say("chicago", "chicago_coord", "/relay glossary add rent strike = kira grevi lang=tr")
-    assert "“rent strike” → “kira grevi” (into tr)" in "\n".join(out)
+    assert "“rent strike” → “kira grevi” (into Turkish)" in "\n".join(out)
     await town.say("chicago", "chicago_coord", "/relay glossary add Amazon")
     out = await town.say("gaziantep", "deniz", "/relay glossary list", platform="alpha")
-    into_tr = i18n.t("tr", "relay.glossary_for_lang", lang="tr")
+    into_tr = i18n.t("tr", "relay.glossary_for_lang", lang="Türkçe")
     assert i18n.t("tr", "relay.glossary_line", term="Amazon", rendering="Amazon", lang="") in "\n".join(out)
     assert i18n.t("tr", "relay.glossary_line", term="rent strike", rendering="kira grevi",
                   lang=into_tr) in "\n".join(out)

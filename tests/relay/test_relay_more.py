@@ -67,7 +67,7 @@ async def test_with_translation_switched_off_the_original_arrives_with_a_note(tm
         await town.say("chicago", "maria", "/relay report Bread and roses.")
         await town.say("chicago", "chicago_coord", "/relay pass")
         delivered = messages(town, "gaziantep")[-2].text
-        original = i18n.t("tr", "relay.original", label="", lang="en")
+        original = i18n.t("tr", "relay.original", label="", lang="İngilizce")
         assert f"{original} “Bread and roses.”" in delivered
         assert i18n.t("tr", "relay.translation_off") in delivered
     finally:

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
-from bots import circles, help as help_, treasury
-from tests.conftest import make_config
+from tests import conftest as shared
 
 THREE = (
     ("chicago", "Chicago", "US", "America/Chicago", "en"),
@@ -14,28 +11,16 @@ THREE = (
     ("lagos", "Lagos", "NG", "Africa/Lagos", "en"),
 )
 PLATFORM = {"chicago": "console", "gaziantep": "alpha", "lagos": "beta"}
-FEATURES = [help_.feature, circles.feature, treasury.feature]
+FEATURES = ("help", "circles", "treasury")
 
 
 async def start_town(tmp_path, url, clock):
-    from tests.support.chat import Town
-    return await Town.start(make_config(tmp_path, url), clock, features=FEATURES)
+    """The suite with the treasury on the database at `url`."""
+    return await shared.start_town(tmp_path, url, clock, FEATURES)
 
 
-@pytest.fixture
-async def ttown(tmp_path, sqlite_url, clock):
-    """The suite with the treasury, on SQLite."""
-    town = await start_town(tmp_path, sqlite_url, clock)
-    yield town
-    await town.stop()
-
-
-@pytest.fixture
-async def any_ttown(tmp_path, database_url, clock):
-    """The suite with the treasury, on SQLite and on PostgreSQL."""
-    town = await start_town(tmp_path, database_url, clock)
-    yield town
-    await town.stop()
+# The suite with the treasury, on SQLite (ttown) and on SQLite and PostgreSQL (any_ttown).
+ttown, any_ttown = shared.town_fixtures(start_town)
 
 
 async def three_circles(town, members=("ana", "ben"), settle_days: int = 15):
