@@ -7,14 +7,21 @@ slash-command menu (which the adapter fills from the same registry, per guild, a
 
 Intents: guilds, guild and direct messages, message content (privileged: needed to read
 `!cmd` prefix commands) and members (privileged: member roles and joins). See docs/discord.md.
+
+`start(..., receive=False)` only delivers: it logs in over HTTP, never opens the gateway,
+and posts to channels and people by id. discord.py keeps to each channel's route bucket
+by itself; the door adds the global limit (50 requests a second), which discord.py only
+learns of from a 429.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import discord
 from sqlalchemy import update
@@ -34,6 +41,7 @@ from core.storage.models import AdapterState, OutboxMessage
 log = logging.getLogger("tessera.discord")
 
 TEXT_LIMIT = 2000
+GLOBAL_REQUESTS_PER_SECOND = 50  # per bot, all routes together (Discord's documented limit)
 FILE_LIMIT = 10 * 1024 * 1024  # Discord's default upload and download size for bots
 FILES_PER_MESSAGE = 10
 BUTTONS_PER_MESSAGE = 25  # 5 rows of 5
@@ -136,13 +144,66 @@ def _view(buttons: list[tuple[str, str]], disabled: bool = False) -> discord.ui.
 
 
 # -- the client -----------------------------------------------------------------------------
+class _GlobalPace:
+    """Discord's global limit kept on our side: at most `per_second` requests in any second.
+
+    discord.py waits out per-route buckets before they overflow (it reads their headers),
+    but learns of the global limit only from a 429, and every 429 counts towards Discord's
+    invalid-request ban. A request counts from the moment it finished (so latency never
+    squeezes two into one of Discord's seconds); one in flight holds its place.
+    """
+
+    def __init__(self, per_second: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = max(1, per_second)
+        self.clock = clock
+        self.done: deque[float] = deque()
+        self.in_flight = 0
+
+    async def __aenter__(self) -> None:
+        while True:
+            now = self.clock()
+            while self.done and self.done[0] <= now - 1.0:
+                self.done.popleft()
+            over = len(self.done) + self.in_flight - self.capacity
+            if over < 0:
+                break
+            # The oldest finished requests must leave the second first.
+            await asyncio.sleep(self.done[over] + 1.0 - now if over < len(self.done) else 0.02)
+        self.in_flight += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.in_flight -= 1
+        self.done.append(self.clock())
+
+
+class _PacedHttp(discord.http.HTTPClient):
+    """discord.py's HTTP client (its rate-limit buckets and 429 handling untouched), kept
+    under the global limit, and optionally aimed at another API base such as a local test
+    server: only this client's requests move, `Route.BASE` (shared by every client in the
+    process) stays Discord's."""
+
+    def __init__(self, api_base: str | None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.api_base = api_base.rstrip("/") if api_base else None
+        self.global_pace = _GlobalPace(GLOBAL_REQUESTS_PER_SECOND)
+
+    async def request(self, route: discord.http.Route, **kwargs: Any) -> Any:
+        if self.api_base and route.url.startswith(discord.http.Route.BASE):
+            route.url = self.api_base + route.url[len(discord.http.Route.BASE):]
+        async with self.global_pace:
+            return await super().request(route, **kwargs)
+
+
 class _Client(discord.Client):
     """discord.py's client, forwarding the events Tessera cares about to the adapter."""
 
-    def __init__(self, adapter: "DiscordAdapter") -> None:
+    def __init__(self, adapter: "DiscordAdapter", api_base: str | None = None) -> None:
         # Waits longer than 30 s become RetryAfter for the courier instead of a blocked send.
         super().__init__(intents=intents(), max_ratelimit_timeout=30.0)
         self.adapter = adapter
+        # The client and its connection state share one HTTP client; swap both.
+        self.http = _PacedHttp(api_base, self.http.loop, max_ratelimit_timeout=30.0)
+        self._connection.http = self.http
 
     async def on_ready(self) -> None:
         await self.adapter.sync_commands(self.guilds)
@@ -179,17 +240,20 @@ class DiscordAdapter:
 
     def __init__(self, media: MediaStore, engine=None, token: str | None = None,
                  coordinator_role: str = "coordinators", registry=None, clock=None,
-                 client: discord.Client | None = None) -> None:
+                 client: discord.Client | None = None, api_base: str | None = None) -> None:
+        """`api_base` replaces "https://discord.com/api/v10" for this adapter's requests
+        (a local server speaking Discord's REST API, as in tests and benchmarks)."""
         self.media = media
         self.engine = engine  # for AdapterState and handing slash replies over from the outbox
         self.clock = clock or SystemClock()
         self._token = token  # never logged
         self.coordinator_role = coordinator_role.lower()
         self.registry = registry
-        self.client = client or _Client(self)
+        self.client = client or _Client(self, api_base)
         self.on_incoming: OnIncoming | None = None
         self._memory_state: dict[str, dict] = {}  # AdapterState stand-in when no engine
         self._connect_task: asyncio.Task | None = None
+        self._dm_channels: dict[int, int] = {}  # person -> their direct channel (no gateway)
 
     @classmethod
     def from_config(cls, config, media: MediaStore, engine=None, registry=None,
@@ -210,19 +274,24 @@ class DiscordAdapter:
         return (user.name,) if user else ("tessera",)
 
     # -- lifecycle -----------------------------------------------------------------------------
-    async def start(self, on_incoming: OnIncoming) -> None:
-        """Register persistent buttons, log in and connect in a background task."""
+    async def start(self, on_incoming: OnIncoming, *, receive: bool = True) -> None:
+        """Register persistent buttons, log in and connect in a background task.
+
+        With `receive=False` the door only delivers: it logs in over HTTP and never opens
+        the gateway, so nothing is heard and channels are addressed by id alone.
+        """
         self.on_incoming = on_incoming
         self.client.add_dynamic_items(ChoiceButton)
         if self._token:
             await self.client.login(self._token)
-            self._connect_task = asyncio.create_task(self.client.connect(reconnect=True),
-                                                     name="discord-gateway")
+            if receive:
+                self._connect_task = asyncio.create_task(self.client.connect(reconnect=True),
+                                                         name="discord-gateway")
 
     async def stop(self) -> None:
         """Close the gateway connection."""
         if self._token and not self.client.is_closed():
-            await self.client.close()
+            await self.client.close()  # also closes the HTTP session of a send-only door
         if self._connect_task is not None:
             self._connect_task.cancel()
             await asyncio.gather(self._connect_task, return_exceptions=True)
@@ -470,10 +539,19 @@ class DiscordAdapter:
             raise DeliveryError(f"discord {e.status}", permanent=False) from None
 
     async def _channel(self, chat_id: str, direct: bool) -> discord.abc.Messageable:
+        """Where to post. The gateway's cache when it has the channel; otherwise the id is
+        enough (a partial channel): no lookup request spends the global rate limit."""
         if direct:
-            user = self.client.get_user(int(chat_id)) or await self.client.fetch_user(int(chat_id))
-            return user.dm_channel or await user.create_dm()
-        return self.client.get_channel(int(chat_id)) or await self.client.fetch_channel(int(chat_id))
+            user = self.client.get_user(int(chat_id))
+            if user is not None:
+                return user.dm_channel or await user.create_dm()
+            dm = self._dm_channels.get(int(chat_id))
+            if dm is None:
+                data = await self.client.http.start_private_message(int(chat_id))
+                dm = self._dm_channels[int(chat_id)] = int(data["id"])
+            return self.client.get_partial_messageable(dm, type=discord.ChannelType.private)
+        return (self.client.get_channel(int(chat_id))
+                or self.client.get_partial_messageable(int(chat_id)))
 
     async def _send_parts(self, parts: list[DiscordPart], channel=None, interaction=None,
                           ephemeral: bool = False, deferred: bool = False) -> str:

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from bench import Row, format_table, percentile
-from bench import command, footprint, schedule
+from bench import command, fanout, footprint, schedule
 from bench.__main__ import main
 
 TINY = command.Sizes(circles=2, members_per_circle=3, commands=30, warmup=4)
@@ -27,12 +27,39 @@ def test_percentile_takes_the_nearest_rank():
     assert math.isnan(percentile([], 99))
 
 
-def test_the_table_shows_every_row_and_a_placeholder(capsys):
-    assert main(["fanout"]) == 0
+def test_the_table_shows_every_row_and_a_placeholder(capsys, monkeypatch):
+    # The fan-out without its Matrix leg (no Synapse here): that row is the placeholder.
+    monkeypatch.setattr(fanout, "QUICK_SIZES", {"telegram": 40, "matrix": 0, "discord": 60})
+    assert main(["fanout", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "not measured yet" in out and "fan-out" in out
+    for leg in ("Telegram, 40 circles", "Discord, 60 circles"):
+        line = next(line for line in out.splitlines() if leg in line)
+        assert "0 lost, 0 duplicated" in line
     table = format_table([Row("x", "speed", 1234.5, "cmd/s", ">= 1,000", True)])
     assert "1,234 cmd/s" in table and "met" in table
+
+
+@pytest.mark.synapse
+def test_the_fanout_reaches_matrix_rooms_on_a_real_synapse(tmp_path):
+    import asyncio
+
+    from tests.support.synapse import SynapseUnavailable, ensure_synapse_venv
+
+    try:
+        ensure_synapse_venv()
+    except SynapseUnavailable as e:
+        if os.environ.get("TESSERA_REQUIRE_SYNAPSE") == "1":
+            pytest.fail(f"Synapse is required but unavailable: {e}", pytrace=False)
+        pytest.skip(f"no Synapse homeserver on this machine: {e}")
+    legs, whole = asyncio.run(fanout.announce(tmp_path, {"telegram": 0, "matrix": 25,
+                                                         "discord": 0}))
+    matrix = next(leg for leg in legs if leg.platform == "matrix")
+    assert not matrix.skipped, matrix.skipped
+    # Read back from Synapse: every room holds the announcement exactly once.
+    assert (matrix.delivered, matrix.duplicates) == (25, 0)
+    assert whole["states"] == {"matrix:sent": 25} and not whole["timed_out"]
+    sane(fanout.leg_row(matrix))
 
 
 def test_command_mix_reaches_the_outbox_and_the_echo_handler(tmp_path):

@@ -252,7 +252,8 @@ def _run_config_step(cmd: list[str], python: Path, data_dir: Path) -> None:
 
 
 def _write_config(python: Path, data_dir: Path, port: int, server_name: str,
-                  shared_secret: str, default_rate_limits: bool) -> Path:
+                  shared_secret: str, default_rate_limits: bool,
+                  rate_limits: dict[str, Any] | None = None) -> Path:
     config_path = _generate_config(python, data_dir, server_name)
     overrides: dict[str, Any] = {
         "listeners": [{
@@ -280,6 +281,7 @@ def _write_config(python: Path, data_dir: Path, port: int, server_name: str,
     }
     if not default_rate_limits:
         overrides.update(TEST_RATE_LIMITS)
+    overrides.update(rate_limits or {})
     # Without log_config Synapse logs to stderr, which we send to one file we keep.
     dropped = ["log_config"]
     edit = [str(python), "-c", _EDIT_CONFIG, str(config_path),
@@ -404,12 +406,15 @@ class Homeserver:
 
 def start_homeserver(tmp_dir: Path | str, default_rate_limits: bool = False,
                      server_name: str = "localhost",
-                     start_timeout: float = START_TIMEOUT_SECONDS) -> Homeserver:
+                     start_timeout: float = START_TIMEOUT_SECONDS,
+                     rate_limits: dict[str, Any] | None = None) -> Homeserver:
     """Install Synapse if needed, start it in `tmp_dir` and wait until it answers.
 
     `default_rate_limits=True` keeps Synapse's own rc_* limits (for tests of 429 handling);
-    otherwise they are raised far beyond what tests send. The result is also a context
-    manager that stops the server on exit. Raises `SynapseUnavailable`.
+    otherwise they are raised far beyond what tests send. `rate_limits` then sets chosen
+    rc_* sections explicitly (e.g. `{"rc_message": {"per_second": 10, "burst_count": 20}}`
+    for a benchmark). The result is also a context manager that stops the server on exit.
+    Raises `SynapseUnavailable`.
     """
     python = ensure_synapse_venv()
     data_dir = Path(tmp_dir).resolve()
@@ -417,7 +422,7 @@ def start_homeserver(tmp_dir: Path | str, default_rate_limits: bool = False,
     port = free_port()
     shared_secret = secrets.token_hex(16)
     config_path = _write_config(python, data_dir, port, server_name, shared_secret,
-                                default_rate_limits)
+                                default_rate_limits, rate_limits)
     log_path = data_dir / "synapse.log"
     began = time.monotonic()
     with open(log_path, "wb") as log:
