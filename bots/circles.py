@@ -305,7 +305,7 @@ async def link(ctx: Context, code: str | None) -> str:
             return text
         if not ctx.say_to_person(ctx.person, lambda lang: Outgoing(
                 text=i18n.t(lang, "circles.link_code", code=lc.code), lang=lang),
-                prefer_platform=ctx.incoming.platform):
+                prefer_platform=ctx.incoming.platform, fallback_lang=ctx.lang):
             raise Refusal("circles.link_no_private")
         return ctx.tr("circles.link_sent_privately")
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from core import i18n
 from core.commands import Arg, Command, Feature, Text
+from core.dispatcher import arg_label, usage_line
 from core.work import Context
 
 feature = Feature("help")
@@ -18,11 +19,11 @@ def _who(ctx: Context, cmd: Command) -> str:
 
 def command_help(ctx: Context, cmd: Command, prefix: str = "/") -> str:
     """The full help of one command in the reader's language."""
-    lines = [f"`{cmd.usage(prefix)}`", ctx.tr(cmd.key + ".help")]
+    lines = [f"`{usage_line(ctx.lang, cmd, prefix)}`", ctx.tr(cmd.key + ".help")]
     for a in cmd.args:
         desc = i18n.t(ctx.lang, f"{cmd.key}.args.{a.name}")
         if desc != f"{cmd.key}.args.{a.name}":
-            lines.append(f"  • {a.name}: {desc}")
+            lines.append(f"  • {arg_label(ctx.lang, a.name)}: {desc}")
     lines.append(_who(ctx, cmd))
     if cmd.aliases:
         lines.append(", ".join(prefix + a for a in cmd.aliases))

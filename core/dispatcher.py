@@ -159,7 +159,7 @@ class Dispatcher:
             if words and words[0] in self.registry.groups() and not (
                     len(words) > 1 and suggestion and suggestion.startswith(words[0] + " ")):
                 group = words[0]
-                names = sorted(c.usage(prefix) for c in self.registry.commands
+                names = sorted(usage_line(ctx.lang, c, prefix) for c in self.registry.commands
                                if c.name.split()[0] == group)
                 ctx.reply(ctx.tr("errors.group_usage", group=group) + "\n" + "\n".join(names))
                 return
@@ -175,7 +175,10 @@ class Dispatcher:
         try:
             kwargs = bind_args(cmd, rest)
         except ArgError as e:
-            ctx.reply(usage_reply(ctx.lang, cmd, prefix, ctx.tr(e.key, **e.params)))
+            params = dict(e.params)
+            if e.key == "args.missing":  # "<draw> is missing" names the argument as usage does
+                params["name"] = arg_label(ctx.lang, params["name"])
+            ctx.reply(usage_reply(ctx.lang, cmd, prefix, ctx.tr(e.key, **params)))
             return
         result = await cmd.handler(ctx, **kwargs)
         if isinstance(result, (str, Outgoing)):
@@ -201,9 +204,26 @@ def usage_reply(lang: str, cmd: Command, prefix: str, problem: str) -> str:
     help_text = i18n.t(lang, cmd.key + ".help")
     return "\n".join([
         i18n.t(lang, "errors.bad_args", problem=problem),
-        i18n.t(lang, "errors.usage", usage=f"`{cmd.usage(prefix)}`"),
+        i18n.t(lang, "errors.usage", usage=f"`{usage_line(lang, cmd, prefix)}`"),
         help_text,
     ])
+
+
+def arg_label(lang: str, name: str) -> str:
+    """What an argument is called in `lang` ("draw" -> "الطلب"); its own name if untranslated."""
+    key = f"arg_label.{name}"
+    label = i18n.t(lang, key)
+    return name if label == key else label
+
+
+def usage_line(lang: str, cmd: Command, prefix: str = "/") -> str:
+    """`cmd.usage()` with the arguments named in `lang`: `/treasury vote <الطلب> <الخيار>`.
+    The command words stay as they must be typed."""
+    parts = [prefix + cmd.name]
+    for a in cmd.args:
+        label = arg_label(lang, a.name) + ("..." if a.rest else "")
+        parts.append(f"<{label}>" if a.required else f"[{label}]")
+    return " ".join(parts)
 
 
 def who_label(lang: str, who: str) -> str:
@@ -211,4 +231,5 @@ def who_label(lang: str, who: str) -> str:
     return i18n.t(lang, f"roles.{who}")
 
 
-__all__ = ["Dispatcher", "FloodGate", "usage_reply", "who_label", "ANYONE"]
+__all__ = ["Dispatcher", "FloodGate", "arg_label", "usage_line", "usage_reply", "who_label",
+           "ANYONE"]

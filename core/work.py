@@ -89,9 +89,11 @@ class Work:
 
     def say_to_person(self, person: Person, build: MessageBuilder | str, /, *,
                       prefer_platform: str | None = None, key: str | None = None,
-                      **params: Any) -> bool:
+                      fallback_lang: str | None = None, **params: Any) -> bool:
         """Queue a private message to a person (on `prefer_platform` if they have an account there).
 
+        It is written in the person's own language, or else in `fallback_lang` (the language
+        of the circle the message is about), English only when neither is known.
         Returns False when the person has no account to reach.
         """
         accounts = self.session.exec(select(Account).where(Account.person_id == person.id)).all()
@@ -100,7 +102,7 @@ class Work:
         if not accounts:
             return False
         acc = accounts[0]
-        msg = self._build(person.language or "en", build, params)
+        msg = self._build(person.language or fallback_lang or "en", build, params)
         outbox.enqueue(self.session, acc.platform, acc.platform_user_id, msg, now=self.now,
                        direct=True, key=key)
         return True
@@ -111,7 +113,8 @@ class Work:
         told = 0
         for person in coordinators(self.session, circle.id):
             k = f"{key}:p{person.id}" if key else None
-            if self.say_to_person(person, build, prefer_platform=circle.platform, key=k, **params):
+            if self.say_to_person(person, build, prefer_platform=circle.platform, key=k,
+                                  fallback_lang=circle.language, **params):
                 told += 1
         return told
 
