@@ -29,6 +29,20 @@ from core.work import Context, Refusal, Work
 
 feature = Feature("calendar")
 feature.on_person_merge(agenda.merge_person)
+feature.on_person_export(agenda.person_data)
+feature.on_circle_export(agenda.circle_data)
+
+
+@feature.on_person_erase
+def _erase_person(work: Work, person_id: int) -> None:
+    """Their lab entries go; maps already kept are drawn again without them (the old CSV
+    file goes unless something else still uses it)."""
+    from core.retention import release
+    for lab in agenda.erase_person(work.session, person_id):
+        old = lab.csv_key
+        keep_map(work, lab)
+        if old and old != lab.csv_key:
+            release(work.session, work.services.media, [old])
 
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2}|\+\d+d|today|tomorrow)$", re.I)
 _EVENT_OPTIONS = ("tz", "duration", "place", "link", "scope", "repeat", "remind", "kind")
@@ -414,22 +428,29 @@ def map_text(session, lab: LabSession, lang: str) -> str:
     lines.append(f"# | {t('calendar.map_dilemma')} | {t('calendar.map_gains')} | "
                  f"{t('calendar.map_pays')}")
     for r in rows:
-        lines.append(f"{r.number} | {r.dilemma} | {'; '.join(r.gains) or '—'} | "
+        lines.append(f"{r.number} | {r.dilemma or '—'} | {'; '.join(r.gains) or '—'} | "
                      f"{'; '.join(r.pays) or '—'}")
     return "\n".join(lines)
 
 
-def close_lab(work: Work, lab: LabSession) -> None:
-    """End a lab: keep its map (text and CSV) and post it to the circles that took part."""
+def keep_map(work: Work, lab: LabSession) -> bytes:
+    """Store the lab's map as it stands (text in the host circle's language, and CSV); returns
+    the CSV."""
     host = work.session.get(Circle, lab.circle_id)
     lang = host.language if host else "en"
-    lab.ended_at = work.now
     lab.table_text = map_text(work.session, lab, lang)
     headers = tuple(i18n.t(lang, k) for k in ("calendar.map_number", "calendar.map_dilemma",
                                              "calendar.map_gains", "calendar.map_pays"))
     data = agenda.map_csv(agenda.lab_map(work.session, lab), headers)
     lab.csv_key = work.services.media.put(data, "text/csv")
     work.session.add(lab)
+    return data
+
+
+def close_lab(work: Work, lab: LabSession) -> None:
+    """End a lab: keep its map (text and CSV) and post it to the circles that took part."""
+    lab.ended_at = work.now
+    data = keep_map(work, lab)
     for c in agenda.lab_circles(work.session, lab, work.now):
         work.say_to_circle(c, lambda lang: Outgoing(
             text=i18n.t(lang, "calendar.lab_closed") + "\n" + map_text(work.session, lab, lang),

@@ -1,11 +1,14 @@
 """Your data: `/mydata` hands back everything stored about you, `/forgetme` erases it, and
-`/circle export` gives a circle all of its data. The same from the CLI (`tessera person`,
-`tessera circle export`)."""
+`/circle export` gives a circle all of its data. `/retention` shows how long the network keeps
+raw media, copies of delivered messages and its audit trail, `/retention set` changes it, and
+a daily timer sweeps what expired (`core.retention`). The same from the CLI (`tessera person`,
+`tessera circle export`, `tessera retention sweep`)."""
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import logging
 import secrets
 import sys
 import zipfile
@@ -13,13 +16,16 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from core import privacy
-from core.commands import COORDINATOR, Arg, Feature, Word
+from core import i18n, privacy, retention
+from core.circles import active_circles
+from core.commands import COORDINATOR, MEMBER, Arg, Feature, Word, choice
 from core.messages import Attachment, Outgoing
-from core.storage.models import Account, AdapterState
-from core.work import Context, Refusal
+from core.storage.models import Account, AdapterState, Timer
+from core.timekeeping import format_countdown, format_local
+from core.work import Context, Refusal, Work
 
 feature = Feature("privacy")
+log = logging.getLogger("tessera.privacy")
 
 CONFIRM_FOR = timedelta(minutes=10)
 
@@ -101,6 +107,90 @@ async def circle_export(ctx: Context) -> Outgoing:
                     lang=ctx.lang)
 
 
+# -- retention -------------------------------------------------------------------------------
+
+def _period_text(lang: str, period: retention.Period, now, tz: str) -> str:
+    def days(n: int) -> str:
+        if n == retention.KEEP:
+            return i18n.t(lang, "privacy.retention_keep")
+        return format_countdown(timedelta(days=n), lang)
+    if period.waiting(now):
+        return i18n.t(lang, "privacy.retention_waiting", period=days(period.days),
+                      date=format_local(period.starts_at, tz, lang), previous=days(period.previous))
+    return days(period.days)
+
+
+def retention_text(lang: str, network, periods: retention.Retention, now, tz: str) -> str:
+    """The network's periods, one line per kind of data, in `lang`."""
+    lines = [i18n.t(lang, "privacy.retention_header", network=network.name)]
+    for kind in retention.KINDS:
+        lines.append(i18n.t(lang, "privacy.retention_line",
+                            label=i18n.t(lang, f"privacy.retention_label_{kind}"),
+                            period=_period_text(lang, periods.period(kind), now, tz)))
+    lines.append(i18n.t(lang, "privacy.retention_footer"))
+    return "\n".join(lines)
+
+
+# "/retention" alone shows too; Discord's menu offers it as "/retention show" (a group name
+# cannot be a command there).
+@feature.command("retention show", who=MEMBER, aliases=("retention",))
+async def retention_show(ctx: Context) -> str:
+    network = ctx.require_network()
+    periods = retention.retention_for(network, ctx.services.config)
+    return retention_text(ctx.lang, network, periods, ctx.now, ctx.tz)
+
+
+@feature.command("retention set", who=COORDINATOR,
+                 args=[Arg("what", choice(*retention.KINDS)), Arg("days", Word)])
+async def retention_set(ctx: Context, what: str, days: str) -> str:
+    network = ctx.require_network()
+    try:
+        wanted = retention.parse_days(days)
+    except retention.RetentionProblem as p:
+        raise Refusal(p.key, **p.params) from None
+    config = ctx.services.config
+    before = retention.retention_for(network, config).period(what)
+    label = lambda lang: i18n.t(lang, f"privacy.retention_label_{what}")  # noqa: E731
+    if wanted == before.days:  # (sent again during its notice: the notice does not restart)
+        return ctx.tr("privacy.retention_unchanged", label=label(ctx.lang),
+                      period=_period_text(ctx.lang, before, ctx.now, ctx.tz))
+    period = retention.change(network, what, wanted, ctx.now, config)
+    ctx.session.add(network)
+    ctx.audit("retention.set", kind=what, days=wanted)
+
+    def when(lang: str, tz: str) -> str:
+        if period.starts_at is None:
+            return i18n.t(lang, "privacy.retention_from_now")
+        return i18n.t(lang, "privacy.retention_from_date",
+                      date=format_local(period.starts_at, tz, lang))
+    shown = retention.Period(period.days)  # the new period itself, without the waiting note
+    others = [c for c in active_circles(ctx.session, network.id, ctx.now) if c.id != ctx.circle.id]
+    for c in others:
+        ctx.say_to_circle(c, lambda lang, c=c: Outgoing(text=i18n.t(
+            lang, "privacy.retention_announce", circle=ctx.circle.name, label=label(lang),
+            period=_period_text(lang, shown, ctx.now, c.timezone), when=when(lang, c.timezone)),
+            lang=lang))
+    key = "privacy.retention_set_later" if period.starts_at else "privacy.retention_set_now"
+    return ctx.tr(key, label=label(ctx.lang), period=_period_text(ctx.lang, shown, ctx.now, ctx.tz),
+                  when=when(ctx.lang, ctx.tz),
+                  previous=_period_text(ctx.lang, retention.Period(period.previous or 0),
+                                        ctx.now, ctx.tz))
+
+
+@feature.timer(retention.SWEEP_TIMER)
+async def _sweep(work: Work, timer: Timer, late: timedelta, missed: bool) -> None:
+    """The daily sweep (and its follow-ups while a backlog remains)."""
+    try:
+        report = await retention.sweep(work)
+    except Exception:
+        # A failing sweep must not retry every few seconds: undo it, log why, and try again
+        # tomorrow (waiting a day loses nothing).
+        log.exception("retention sweep failed; the next one runs tomorrow")
+        work.session.rollback()
+        report = None
+    retention.plan_next(work, report)
+
+
 # -- CLI -----------------------------------------------------------------------------------
 def _app(args):
     from bots.app import build_app
@@ -151,8 +241,30 @@ def cmd_circle_export(args) -> int:
     return 0
 
 
+def cmd_retention_sweep(args) -> int:
+    import asyncio
+    import time
+
+    from core.storage import unit_of_work
+    from core.work import Work
+    app = _app(args)
+    runs = 0
+    while True:
+        started = time.perf_counter()
+        with unit_of_work(app.services.engine) as s:
+            report = asyncio.run(retention.sweep(Work(app.services, s, app.services.clock.now())))
+        runs += 1
+        print(f"run {runs}: {report.media} media rows ({report.files} files), "
+              f"{report.messages} messages, {report.audit} audit entries, "
+              f"{report.unclaimed} unclaimed files in {(time.perf_counter() - started) * 1000:.0f} ms")
+        if not report.more or not args.until_done:
+            break
+    app.services.engine.dispose()
+    return 0
+
+
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    """Add `tessera person export|erase` and `tessera circle export`."""
+    """Add `tessera person export|erase`, `tessera circle export` and `tessera retention`."""
     p = sub.add_parser("person", help="export or erase what is stored about a person")
     psub = p.add_subparsers(dest="person_command", metavar="ACTION", required=True)
     e = psub.add_parser("export", help="everything stored about a person, as a zip (JSON + media)")
@@ -169,3 +281,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     x.add_argument("circle", type=int, help="the circle's id (see /circles)")
     x.add_argument("-o", "--output", help="file to write (default: standard output)")
     x.set_defaults(func=cmd_circle_export)
+    t = sub.add_parser("retention", help="the retention sweep (normally run daily by the scheduler)")
+    tsub = t.add_subparsers(dest="retention_command", metavar="ACTION", required=True)
+    w = tsub.add_parser("sweep", help="remove now what every network's retention periods let go")
+    w.add_argument("--until-done", action="store_true",
+                   help="repeat while batches come back full (a large backlog)")
+    w.set_defaults(func=cmd_retention_sweep)

@@ -34,6 +34,15 @@ from bots.calendar_feature import parse_day, parse_hour, raw_words, split_spec
 
 feature = Feature("syncday")
 feature.on_person_merge(svc.merge_person)
+feature.on_person_export(svc.person_data)
+feature.on_circle_export(svc.circle_data)
+
+
+@feature.on_person_erase
+def _erase_person(work: Work, person_id: int) -> None:
+    """Their check-in notes and photos go (files too, unless shared with something kept)."""
+    from core.retention import release
+    release(work.session, work.services.media, svc.erase_person(work.session, person_id))
 
 LATE_MARK = timedelta(minutes=2)  # a kickoff later than this says it is late
 PHOTO_WINDOW = timedelta(hours=6)  # photos sent this long after a check-in join it

@@ -187,8 +187,12 @@ async def vote(ctx: Context, draw: int, choice: str) -> str:
 
 
 def _names(ctx: Context | Work, ids) -> dict[int, str]:
-    return {cid: (c.name if c else f"#{cid}")
-            for cid, c in ((cid, ctx.session.get(Circle, cid)) for cid in ids)}
+    """Circle names for a tally, in one query (a circle since deleted shows as its number)."""
+    from sqlmodel import select
+    ids = list(ids)
+    found = dict(ctx.session.exec(
+        select(Circle.id, Circle.name).where(Circle.id.in_(ids or [-1]))).all())
+    return {cid: found.get(cid, f"#{cid}") for cid in ids}
 
 
 @feature.command("treasury ballot", who=MEMBER, args=[Arg("draw", PositiveInt, required=False)])
@@ -452,6 +456,15 @@ async def report(ctx: Context) -> Outgoing:
 @feature.on_person_merge
 def _merge(session, source_id: int, target_id: int) -> None:
     svc.merge_person(session, source_id, target_id)
+
+
+feature.on_person_export(svc.person_data)
+feature.on_circle_export(svc.circle_data)
+
+
+@feature.on_person_erase
+def _erase_person(work: Work, person_id: int) -> None:
+    svc.erase_person(work.session, person_id)
 
 
 def add_cli(sub) -> None:

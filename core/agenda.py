@@ -15,13 +15,15 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from core.circles import active_circles
 from core.clock import utc
 from core.commands import parse_duration
 from core.ics import IcsEvent, build_calendar
+from core.storage import repoint
 from core.storage.agenda import CalendarEvent, EventRsvp, LabItem, LabSession
 from core.storage.models import Circle, Membership, Network
 from core.timekeeping import (
@@ -229,24 +231,22 @@ def attending_circles(session: Session, ev: CalendarEvent, occurrence: datetime,
 def merge_person(session: Session, source_id: int, target_id: int) -> None:
     """Linked accounts: the source person's answers and entries become the target's.
 
-    Where both answered the same occurrence the later answer wins, so one person counts once.
+    Where both answered the same occurrence the later answer wins, so one person counts once:
+    only those pairs are handled one by one; everything else moves in one UPDATE per column.
     """
-    for r in session.exec(select(EventRsvp).where(EventRsvp.person_id == source_id)).all():
-        twin = session.exec(select(EventRsvp).where(
-            EventRsvp.event_id == r.event_id, EventRsvp.occurrence_utc == r.occurrence_utc,
-            EventRsvp.person_id == target_id)).first()
-        if twin is None:
-            r.person_id = target_id
-            session.add(r)
-        else:
-            if utc(r.at) > utc(twin.at):
-                twin.answer, twin.circle_id, twin.at = r.answer, r.circle_id, r.at
-                session.add(twin)
-            session.delete(r)
+    twin = aliased(EventRsvp)
+    pairs = session.exec(select(EventRsvp, twin).join(twin, and_(
+        twin.event_id == EventRsvp.event_id, twin.occurrence_utc == EventRsvp.occurrence_utc,
+        twin.person_id == target_id)).where(EventRsvp.person_id == source_id)).all()
+    for r, kept in pairs:
+        if utc(r.at) > utc(kept.at):
+            kept.answer, kept.circle_id, kept.at = r.answer, r.circle_id, r.at
+            session.add(kept)
+        session.delete(r)
     session.flush()
-    for model, column in ((CalendarEvent, CalendarEvent.created_by),
-                          (LabSession, LabSession.started_by), (LabItem, LabItem.person_id)):
-        session.exec(update(model).where(column == source_id).values({column.key: target_id}))
+    for column in (EventRsvp.person_id, CalendarEvent.created_by, LabSession.started_by,
+                   LabItem.person_id):
+        repoint(session, column, source_id, target_id)
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -358,3 +358,95 @@ def lab_circles(session: Session, lab: LabSession, now: datetime) -> list[Circle
     """Circles that hear the lab's map: the host and every circle that added to it."""
     ids = {lab.circle_id} | {i.circle_id for i in lab_items(session, lab) if i.circle_id}
     return [c for c in active_circles(session, lab.network_id, now) if c.id in ids]
+
+
+# --- a person's and a circle's data (/mydata, /forgetme, /circle export) ----------------------
+
+def _iso(dt: datetime | None) -> str | None:
+    return utc(dt).isoformat() if dt else None
+
+
+def _event_data(ev: CalendarEvent) -> dict:
+    return {"id": ev.id, "circle_id": ev.circle_id, "scope": ev.scope, "kind": ev.kind,
+            "title": ev.title, "start_local": ev.start_local, "tz": ev.tz,
+            "start_utc": _iso(ev.start_utc), "duration_minutes": ev.duration_minutes,
+            "place": ev.place, "link": ev.link, "repeat": ev.rrule, "created_by": ev.created_by,
+            "created_at": _iso(ev.created_at), "cancelled_at": _iso(ev.cancelled_at)}
+
+
+def _item_data(item: LabItem) -> dict:
+    return {"lab_id": item.lab_id, "number": item.number, "kind": item.kind, "text": item.text,
+            "person_id": item.person_id, "circle_id": item.circle_id, "at": _iso(item.at)}
+
+
+def person_data(session: Session, person_id: int) -> dict:
+    """What the calendar keeps about a person: the events and labs they made, their answers
+    and what they wrote in scenario labs."""
+    events = session.exec(select(CalendarEvent).where(CalendarEvent.created_by == person_id)
+                          .order_by(CalendarEvent.id)).all()
+    answers = session.exec(select(EventRsvp, CalendarEvent.title)
+                           .join(CalendarEvent, CalendarEvent.id == EventRsvp.event_id)
+                           .where(EventRsvp.person_id == person_id).order_by(EventRsvp.id)).all()
+    labs = session.exec(select(LabSession).where(LabSession.started_by == person_id)
+                        .order_by(LabSession.id)).all()
+    items = session.exec(select(LabItem).where(LabItem.person_id == person_id)
+                         .order_by(LabItem.id)).all()
+    return {
+        "events_created": [_event_data(e) for e in events],
+        "rsvps": [{"event_id": r.event_id, "event": title, "occurrence": _iso(r.occurrence_utc),
+                   "answer": r.answer, "circle_id": r.circle_id, "at": _iso(r.at)}
+                  for r, title in answers],
+        "labs_started": [{"id": lab.id, "title": lab.title, "circle_id": lab.circle_id,
+                          "started_at": _iso(lab.started_at)} for lab in labs],
+        "lab_entries": [_item_data(i) for i in items],
+    }
+
+
+def erase_person(session: Session, person_id: int) -> list[LabSession]:
+    """Remove what a person wrote in scenario labs; returns the closed labs whose kept map
+    must be drawn again without it.
+
+    Their "who gains" and "who pays" entries go; a dilemma they raised keeps its number
+    (other people's entries hang on it) but loses its words. Events they created stay, as
+    the circle's calendar, with answers counted under the nameless stub; so do their RSVPs.
+    """
+    items = session.exec(select(LabItem).where(LabItem.person_id == person_id)).all()
+    lab_ids = {i.lab_id for i in items}
+    for item in items:
+        if item.kind == "dilemma":
+            item.text = ""
+            session.add(item)
+        else:
+            session.delete(item)
+    session.flush()
+    if not lab_ids:
+        return []
+    return list(session.exec(select(LabSession).where(LabSession.id.in_(lab_ids),
+                                                      LabSession.ended_at != None)).all())  # noqa: E711
+
+
+def circle_data(session: Session, circle_id: int) -> dict:
+    """Everything of the calendar a circle takes with it: its events with every answer to
+    them, answers its members gave to other circles' events, and the labs it hosted."""
+    events = session.exec(select(CalendarEvent).where(CalendarEvent.circle_id == circle_id)
+                          .order_by(CalendarEvent.id)).all()
+    ids = [e.id for e in events]
+    answers = session.exec(select(EventRsvp).where(or_(
+        EventRsvp.circle_id == circle_id, EventRsvp.event_id.in_(ids or [-1])))
+        .order_by(EventRsvp.id)).all()
+    labs = session.exec(select(LabSession).where(LabSession.circle_id == circle_id)
+                        .order_by(LabSession.id)).all()
+    lab_ids = [lab.id for lab in labs]
+    items = session.exec(select(LabItem).where(or_(
+        LabItem.circle_id == circle_id, LabItem.lab_id.in_(lab_ids or [-1])))
+        .order_by(LabItem.id)).all()
+    return {
+        "events": [_event_data(e) for e in events],
+        "rsvps": [{"event_id": r.event_id, "occurrence": _iso(r.occurrence_utc),
+                   "person_id": r.person_id, "circle_id": r.circle_id, "answer": r.answer,
+                   "at": _iso(r.at)} for r in answers],
+        "labs": [{"id": lab.id, "title": lab.title, "scope": lab.scope,
+                  "started_at": _iso(lab.started_at), "ended_at": _iso(lab.ended_at),
+                  "map": lab.table_text} for lab in labs],
+        "lab_entries": [_item_data(i) for i in items],
+    }

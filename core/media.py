@@ -37,7 +37,14 @@ class MediaStore:
         ext = _EXT.get(mime_type) or mimetypes.guess_extension(mime_type) or ".bin"
         key = f"{digest[:2]}/{digest}{ext}"
         path = self.root / key
-        if not path.exists():
+        if path.exists():
+            # Stored again: a fresh arrival for the retention sweep, which removes files
+            # nothing points at only once they are old enough.
+            try:
+                os.utime(path)
+            except OSError:
+                pass
+        else:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Write then rename so a crash never leaves half a file under the final name.
             fd, tmp = tempfile.mkstemp(dir=path.parent)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
+from core.retention import release
 from core.storage.models import (
-    Account, AuditEntry, Circle, LinkCode, Membership, OutboxMessage, Person,
+    Account, AuditEntry, Circle, ExpiredMedia, LinkCode, Membership, OutboxMessage, Person,
 )
 
 
@@ -42,12 +44,27 @@ def export_person(session: Session, person_id: int, exporters: dict[str, list]) 
                   for e in session.exec(select(AuditEntry).where(AuditEntry.person_id == person_id)
                                         .order_by(AuditEntry.id))],
     }
+    data["expired_media"] = _expired_media(session, person_id)
     for feature, fns in exporters.items():
         section: dict[str, Any] = {}
         for fn in fns:
             section.update(fn(session, person_id))
         data[feature] = section
     return data
+
+
+def _expired_media(session: Session, person_id: int) -> list[dict[str, Any]]:
+    """Recordings and photos of theirs that the network's retention period removed."""
+    from core.storage.relay import RelayPart
+    from core.storage.syncday import SyncDayPhoto
+    rows = []
+    for holder, model, owner in (("relay_part", RelayPart, RelayPart.author_id),
+                                 ("syncday_photo", SyncDayPhoto, SyncDayPhoto.person_id)):
+        rows += session.exec(select(ExpiredMedia).join(model, model.id == ExpiredMedia.holder_id)
+                             .where(ExpiredMedia.holder == holder, owner == person_id)).all()
+    return [{"holder": e.holder, "holder_id": e.holder_id, "kind": e.kind,
+             "received_at": _iso(e.received_at), "expired_at": _iso(e.expired_at)}
+            for e in sorted(rows, key=lambda e: e.id)]
 
 
 def erase_person(work, person_id: int, erasers: tuple) -> None:
@@ -61,13 +78,22 @@ def erase_person(work, person_id: int, erasers: tuple) -> None:
     accounts = session.exec(select(Account).where(Account.person_id == person_id)).all()
     names = {n for n in [person.display_name, *(a.display_name for a in accounts)] if n and len(n) > 2}
     stub = f"erased member #{person.id}"
+    files: set[str] = set()
     for acc in accounts:
         # Private messages to the person go; their name leaves messages kept for others.
+        # (Replies in a private chat carry no circle; where the platform names that chat
+        # after the person, as Telegram does, they go as well.)
         for row in session.exec(select(OutboxMessage).where(
-                OutboxMessage.platform == acc.platform, OutboxMessage.direct == True,  # noqa: E712
+                OutboxMessage.platform == acc.platform,
+                or_(OutboxMessage.direct == True, OutboxMessage.circle_id == None),  # noqa: E711,E712
                 OutboxMessage.chat_id == acc.platform_user_id)).all():
+            files.update(a.get("path") for a in row.payload.get("attachments") or []
+                         if isinstance(a, dict) and a.get("path"))
             session.delete(row)
         session.delete(acc)
+    # Files sent to them privately (a /mydata archive holds everything about them) go too,
+    # unless something else still uses the same content.
+    release(session, work.services.media, files)
     for row in session.exec(select(OutboxMessage)).all():
         text = row.payload.get("text") or ""
         if any(n in text for n in names):

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from core.clock import utc
 from core.commands import parse_duration
+from core.storage import repoint
 from core.storage.models import Circle
 from core.storage.syncday import SyncDay, SyncDayCircle, SyncDayPhoto
 from core.timekeeping import countdown_instants, kickoff_instants, local_wall, zone
@@ -209,11 +210,9 @@ def all_checked_in(rows: Sequence[tuple[SyncDayCircle, Circle]]) -> bool:
 
 def merge_person(session: Session, source_id: int, target_id: int) -> None:
     """Linked accounts: whatever the source person did on sync days is the target's."""
-    for model, column in ((SyncDay, SyncDay.declared_by), (SyncDayCircle, SyncDayCircle.joined_by),
-                          (SyncDayCircle, SyncDayCircle.adaptation_by),
-                          (SyncDayCircle, SyncDayCircle.checkin_by),
-                          (SyncDayPhoto, SyncDayPhoto.person_id)):
-        session.exec(update(model).where(column == source_id).values({column.key: target_id}))
+    for column in (SyncDay.declared_by, SyncDayCircle.joined_by, SyncDayCircle.adaptation_by,
+                   SyncDayCircle.checkin_by, SyncDayPhoto.person_id):
+        repoint(session, column, source_id, target_id)
 
 
 # --- the timeline chart ------------------------------------------------------------------------
@@ -282,3 +281,91 @@ def parse_offsets(items) -> list[timedelta]:
     if isinstance(items, str):
         items = [i for i in items.split(",") if i.strip()]
     return [parse_duration(str(i)) for i in items]
+
+
+# --- a person's and a circle's data (/mydata, /forgetme, /circle export) ----------------------
+
+def _iso(dt: datetime | None) -> str | None:
+    return utc(dt).isoformat() if dt else None
+
+
+def _day_data(sd: SyncDay) -> dict:
+    return {"id": sd.id, "target": sd.target, "date": sd.day.isoformat(),
+            "at": sd.at.strftime("%H:%M"), "mode": sd.mode, "instant_tz": sd.instant_tz,
+            "shared_message": sd.core_message, "shared_message_lang": sd.core_lang,
+            "circle_id": sd.circle_id, "declared_by": sd.declared_by,
+            "cancelled_at": _iso(sd.cancelled_at), "summary_at": _iso(sd.summary_at)}
+
+
+def _photo_data(p: SyncDayPhoto) -> dict:
+    return {"id": p.id, "syncday_id": p.syncday_id, "circle_id": p.circle_id,
+            "person_id": p.person_id, "media": p.media_key or None, "mime_type": p.mime_type,
+            "at": _iso(p.at)}
+
+
+def person_data(session: Session, person_id: int) -> dict:
+    """What sync days keep about a person: days they declared, circles they signed up, the
+    words they adapted for their circle, check-ins they gave and photos they sent (listed
+    under "media" so /mydata packs the files)."""
+    days = session.exec(select(SyncDay).where(SyncDay.declared_by == person_id)
+                        .order_by(SyncDay.id)).all()
+    rows = session.exec(select(SyncDayCircle).where(or_(
+        SyncDayCircle.joined_by == person_id, SyncDayCircle.adaptation_by == person_id,
+        SyncDayCircle.checkin_by == person_id)).order_by(SyncDayCircle.id)).all()
+    photos = session.exec(select(SyncDayPhoto).where(SyncDayPhoto.person_id == person_id)
+                          .order_by(SyncDayPhoto.id)).all()
+    return {
+        "days_declared": [_day_data(sd) for sd in days],
+        "joined": [{"syncday_id": r.syncday_id, "circle_id": r.circle_id,
+                    "joined_at": _iso(r.joined_at)} for r in rows if r.joined_by == person_id],
+        "adaptations": [{"syncday_id": r.syncday_id, "circle_id": r.circle_id,
+                         "text": r.adaptation} for r in rows if r.adaptation_by == person_id],
+        "checkins": [{"syncday_id": r.syncday_id, "circle_id": r.circle_id,
+                      "at": _iso(r.checkin_at), "turnout": r.turnout, "outcome": r.outcome}
+                     for r in rows if r.checkin_by == person_id],
+        "photos": [_photo_data(p) for p in photos],
+        "media": [p.media_key for p in photos if p.media_key],
+    }
+
+
+def erase_person(session: Session, person_id: int) -> list[str]:
+    """Remove a person's own words and pictures from sync days; returns the media keys of
+    their photos (the caller releases the files).
+
+    The outcome they wrote at a check-in goes (the turnout, a count, stays for the summary);
+    their photos lose their files (the rows stay, so the day's photo count holds). What they
+    wrote for others to act on stays, without their name: a day's target and shared message,
+    a circle's adaptation for its kickoff.
+    """
+    for row in session.exec(select(SyncDayCircle).where(
+            SyncDayCircle.checkin_by == person_id)).all():
+        row.outcome = ""
+        session.add(row)
+    keys = []
+    for photo in session.exec(select(SyncDayPhoto).where(SyncDayPhoto.person_id == person_id)).all():
+        if photo.media_key:
+            keys.append(photo.media_key)
+            photo.media_key = ""
+            session.add(photo)
+    session.flush()
+    return keys
+
+
+def circle_data(session: Session, circle_id: int) -> dict:
+    """Everything of sync days a circle takes with it: the days it declared, its part in each
+    day (kickoff, its own words, its check-in) and its photos (media keys)."""
+    days = session.exec(select(SyncDay).where(SyncDay.circle_id == circle_id)
+                        .order_by(SyncDay.id)).all()
+    rows = session.exec(select(SyncDayCircle).where(SyncDayCircle.circle_id == circle_id)
+                        .order_by(SyncDayCircle.id)).all()
+    photos = session.exec(select(SyncDayPhoto).where(SyncDayPhoto.circle_id == circle_id)
+                          .order_by(SyncDayPhoto.id)).all()
+    return {
+        "days_declared": [_day_data(sd) for sd in days],
+        "taking_part": [{"syncday_id": r.syncday_id, "joined_at": _iso(r.joined_at),
+                         "left_at": _iso(r.left_at), "kickoff_utc": _iso(r.kickoff_utc),
+                         "kickoff_state": r.kickoff_state, "adaptation": r.adaptation,
+                         "checkin_at": _iso(r.checkin_at), "turnout": r.turnout,
+                         "outcome": r.outcome} for r in rows],
+        "photos": [_photo_data(p) for p in photos],
+    }

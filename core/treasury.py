@@ -24,6 +24,8 @@ from typing import Any, Mapping
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from core.ballots import (
@@ -34,6 +36,7 @@ from core.circles import active_circles
 from core.clock import utc
 from core.ledger import EntryKind, LedgerEntry, VerifyResult, verify_chain
 from core.money import Balances, Money, Rate
+from core.storage import repoint
 from core.storage.models import Circle, Membership, Network, Person
 from core.storage.treasury import (
     TreasuryBallot, TreasuryContribution, TreasuryDraw, TreasuryIncome, TreasuryPayout,
@@ -564,10 +567,13 @@ def cast_vote(work: Work, draw_id: int, person: Person, circle: Circle,
 
 def votes_of(session: Session, draw_id: int) -> list[Vote]:
     """The ballot's votes, as the counting rules take them."""
-    rows = session.exec(select(TreasuryVote).where(TreasuryVote.draw_id == draw_id)
+    # Plain columns, not objects: every vote shows the tally, which reads every vote.
+    rows = session.exec(select(TreasuryVote.person_id, TreasuryVote.circle_id,
+                               TreasuryVote.choice, TreasuryVote.cast_at, TreasuryVote.account)
+                        .where(TreasuryVote.draw_id == draw_id)
                         .order_by(TreasuryVote.cast_at, TreasuryVote.id)).all()
-    return [Vote(r.person_id, r.circle_id, Choice(r.choice), utc(r.cast_at), r.account)
-            for r in rows]
+    return [Vote(person, circle, Choice(choice), utc(cast_at), account)
+            for person, circle, choice, cast_at, account in rows]
 
 
 def count_ballot(session: Session, draw: TreasuryDraw, ballot: TreasuryBallot) -> Tally:
@@ -712,38 +718,141 @@ def verify_ledger(session: Session, network_id: int, published_head: str | None 
 
 def merge_person(session: Session, source_id: int, target_id: int) -> None:
     """Linked accounts: the source person's votes and payout confirmations follow the target,
-    keeping one vote per ballot (the later one). Ledger entries keep the ids they were
-    written with: the chain never changes."""
-    for vote in session.exec(select(TreasuryVote).where(TreasuryVote.person_id == source_id)).all():
-        twin = session.exec(select(TreasuryVote).where(TreasuryVote.draw_id == vote.draw_id,
-                                                       TreasuryVote.person_id == target_id)).first()
-        if twin is None:
-            vote.person_id = target_id
-            session.add(vote)
-        elif utc(vote.cast_at) > utc(twin.cast_at):
-            twin.choice, twin.circle_id, twin.cast_at = vote.choice, vote.circle_id, vote.cast_at
-            twin.account = vote.account
-            session.add(twin)
-            session.delete(vote)
-        else:
-            session.delete(vote)
-    for payout in session.exec(select(TreasuryPayout).where(
-            TreasuryPayout.person_id == source_id)).all():
-        twin = session.exec(select(TreasuryPayout).where(
-            TreasuryPayout.draw_id == payout.draw_id, TreasuryPayout.person_id == target_id)).first()
-        if twin is None:
-            payout.person_id = target_id
-            session.add(payout)
-        else:
-            session.delete(payout)
-    for model, column in ((TreasuryPledge, "made_by"), (TreasuryIncome, "reported_by"),
-                          (TreasuryContribution, "recorded_by"),
-                          (TreasuryContribution, "confirmed_by"), (TreasuryDraw, "requested_by"),
-                          (TreasuryRate, "entered_by")):
-        for row in session.exec(select(model).where(getattr(model, column) == source_id)).all():
-            setattr(row, column, target_id)
-            session.add(row)
+    keeping one vote per ballot (the later one) and one confirmation per payout. Only those
+    pairs are handled one by one; everything else moves in one UPDATE per column. Ledger
+    entries keep the ids they were written with: the chain never changes."""
+    twin = aliased(TreasuryVote)
+    for vote, kept in session.exec(select(TreasuryVote, twin).join(twin, and_(
+            twin.draw_id == TreasuryVote.draw_id, twin.person_id == target_id))
+            .where(TreasuryVote.person_id == source_id)).all():
+        if utc(vote.cast_at) > utc(kept.cast_at):
+            kept.choice, kept.circle_id, kept.cast_at = vote.choice, vote.circle_id, vote.cast_at
+            kept.account = vote.account
+            session.add(kept)
+        session.delete(vote)
+    paid = aliased(TreasuryPayout)
+    for payout, _ in session.exec(select(TreasuryPayout, paid).join(paid, and_(
+            paid.draw_id == TreasuryPayout.draw_id, paid.person_id == target_id))
+            .where(TreasuryPayout.person_id == source_id)).all():
+        session.delete(payout)
     session.flush()
+    for column in (TreasuryVote.person_id, TreasuryPayout.person_id, TreasuryPledge.made_by,
+                   TreasuryIncome.reported_by, TreasuryContribution.recorded_by,
+                   TreasuryContribution.confirmed_by, TreasuryDraw.requested_by,
+                   TreasuryRate.entered_by):
+        repoint(session, column, source_id, target_id)
+
+
+# -- a person's and a circle's data (/mydata, /forgetme, /circle export) ------------------------
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return utc(dt).isoformat() if dt else None
+
+
+def _draw_data(d: TreasuryDraw) -> dict:
+    return {"id": d.id, "circle_id": d.circle_id, "requested_by": d.requested_by,
+            "requested_at": _iso(d.requested_at), "amount_minor": d.amount_minor,
+            "currency": d.currency, "category": d.category, "urgency": d.urgency,
+            "importance": d.importance, "purpose": d.purpose, "state": d.state,
+            "payment_ref": d.payment_ref, "paid_at": _iso(d.paid_at)}
+
+
+def _contribution_data(c: TreasuryContribution) -> dict:
+    return {"id": c.id, "circle_id": c.circle_id, "amount_minor": c.amount_minor,
+            "currency": c.currency, "note": c.note, "recorded_by": c.recorded_by,
+            "recorded_at": _iso(c.recorded_at), "confirmed_by": c.confirmed_by,
+            "confirmed_at": _iso(c.confirmed_at)}
+
+
+def _pledge_data(p: TreasuryPledge) -> dict:
+    return {"id": p.id, "circle_id": p.circle_id, "kind": p.kind, "basis_points": p.basis_points,
+            "amount_minor": p.amount_minor, "currency": p.currency,
+            "period_months": p.period_months, "made_by": p.made_by, "made_at": _iso(p.made_at),
+            "active": p.active}
+
+
+def _income_data(i: TreasuryIncome) -> dict:
+    return {"id": i.id, "circle_id": i.circle_id, "period": i.period,
+            "amount_minor": i.amount_minor, "currency": i.currency,
+            "reported_by": i.reported_by, "reported_at": _iso(i.reported_at)}
+
+
+def person_data(session: Session, person_id: int) -> dict:
+    """What the treasury keeps about a person: votes cast, draws requested, contributions
+    recorded or confirmed, pledges and income reported, payouts confirmed, rates entered,
+    and where they are a steward. The ledger itself holds only their number."""
+    def rows(model, column):
+        return session.exec(select(model).where(column == person_id).order_by(model.id)).all()
+    contributions = session.exec(select(TreasuryContribution).where(or_(
+        TreasuryContribution.recorded_by == person_id,
+        TreasuryContribution.confirmed_by == person_id)).order_by(TreasuryContribution.id)).all()
+    stewards = session.exec(select(Membership.circle_id).where(
+        Membership.person_id == person_id, Membership.is_steward == True)).all()  # noqa: E712
+    return {
+        "votes": [{"draw_id": v.draw_id, "choice": v.choice, "circle_id": v.circle_id,
+                   "cast_at": _iso(v.cast_at), "account": v.account}
+                  for v in rows(TreasuryVote, TreasuryVote.person_id)],
+        "draws_requested": [_draw_data(d) for d in rows(TreasuryDraw, TreasuryDraw.requested_by)],
+        "contributions": [_contribution_data(c) for c in contributions],
+        "pledges_made": [_pledge_data(p) for p in rows(TreasuryPledge, TreasuryPledge.made_by)],
+        "income_reported": [_income_data(i) for i in rows(TreasuryIncome, TreasuryIncome.reported_by)],
+        "payouts_confirmed": [{"draw_id": p.draw_id, "reference": p.reference, "at": _iso(p.at)}
+                              for p in rows(TreasuryPayout, TreasuryPayout.person_id)],
+        "rates_entered": [{"base": r.base, "quote": r.quote, "rate": r.rate, "as_of": r.as_of,
+                           "at": _iso(r.entered_at)}
+                          for r in rows(TreasuryRate, TreasuryRate.entered_by)],
+        "steward_in_circles": sorted(stewards),
+    }
+
+
+def erase_person(session: Session, person_id: int) -> None:
+    """Remove a person's personal data from the treasury, keeping every count and the ledger.
+
+    The platform account their vote came from goes (the vote still counts, under the nameless
+    stub); so do the notes they wrote on contributions. A draw's purpose stays: it is the
+    circle's request, and the ledger entry holding it must keep its hash.
+    """
+    for vote in session.exec(select(TreasuryVote).where(TreasuryVote.person_id == person_id,
+                                                        TreasuryVote.account != "")).all():
+        vote.account = ""
+        session.add(vote)
+    for row in session.exec(select(TreasuryContribution).where(
+            TreasuryContribution.recorded_by == person_id, TreasuryContribution.note != "")).all():
+        row.note = ""
+        session.add(row)
+    session.flush()
+
+
+def circle_data(session: Session, circle_id: int) -> dict:
+    """Everything of the treasury a circle takes with it: its pledges, income, contributions,
+    draws with their ballots, the votes its members cast, and the ledger entries about it
+    (with the chain's head, so the copy can be checked against the published ledger)."""
+    circle = session.get(Circle, circle_id)
+    def rows(model):
+        return session.exec(select(model).where(model.circle_id == circle_id)
+                            .order_by(model.id)).all()
+    draws = rows(TreasuryDraw)
+    ballots = {b.draw_id: b for b in session.exec(select(TreasuryBallot).where(
+        TreasuryBallot.draw_id.in_([d.id for d in draws] or [-1]))).all()}
+    chain = load_chain(session, circle.network_id) if circle else []
+    seq, head = ledger_head(session, circle.network_id) if circle else (0, "")
+    return {
+        "pledges": [_pledge_data(p) for p in rows(TreasuryPledge)],
+        "income": [_income_data(i) for i in rows(TreasuryIncome)],
+        "contributions": [_contribution_data(c) for c in rows(TreasuryContribution)],
+        "draws": [{**_draw_data(d), "ballot": {
+            "closes_at": _iso(ballots[d.id].closes_at), "state": ballots[d.id].state,
+            "result": ballots[d.id].result} if d.id in ballots else None} for d in draws],
+        "votes": [{"draw_id": v.draw_id, "person_id": v.person_id, "choice": v.choice,
+                   "cast_at": _iso(v.cast_at)}
+                  for v in session.exec(select(TreasuryVote).where(
+                      TreasuryVote.circle_id == circle_id).order_by(TreasuryVote.id)).all()],
+        "ledger": {"head_seq": seq, "head_hash": head,
+                   "entries": [{"seq": e.seq, "kind": e.kind, "at": e.at, "data": e.data,
+                                "prev_hash": e.prev_hash, "hash": e.hash}
+                               for e in chain if e.data.get("circle") == circle_id]},
+    }
 
 
 # -- the asymmetry report ----------------------------------------------------------------------------
@@ -806,6 +915,7 @@ __all__ = [
     "active_pledge", "pledge_due_now", "report_income", "record_contribution",
     "confirm_contribution", "enter_rate", "rates", "request_draw", "find_draw", "VoteReceipt",
     "cast_vote", "votes_of", "count_ballot", "BallotResult", "close_ballot", "PayoutOutcome",
-    "disburse", "Verification", "verify_ledger", "merge_person", "CircleAccount", "asymmetry",
+    "disburse", "Verification", "verify_ledger", "merge_person", "person_data", "erase_person",
+    "circle_data", "CircleAccount", "asymmetry",
     "ballot_policy", "money_of",
 ]

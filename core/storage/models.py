@@ -197,3 +197,25 @@ class AdapterState(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     value: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ExpiredMedia(SQLModel, table=True):
+    """A file a network's retention period removed from the media store.
+
+    The row that pointed at it (a relay part, a sync-day photo: `holder`, `holder_id`) stays
+    with everything derived from it (transcript, translations, texts, counts); this record
+    says what kind of file it was, when it arrived and when it expired. The file's content
+    address is deliberately not kept.
+    """
+
+    __tablename__ = "expired_media"
+    __table_args__ = (UniqueConstraint("holder", "holder_id", name="uq_expired_media_holder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network_id: int = Field(foreign_key="network.id", index=True)
+    holder: str = Field(max_length=40)  # "relay_part" or "syncday_photo"
+    holder_id: int
+    kind: str = Field(default="", max_length=20)  # voice, audio, file, photo
+    mime_type: str = Field(default="", max_length=100)
+    received_at: datetime = UtcField()
+    expired_at: datetime = UtcField()

@@ -83,6 +83,10 @@ class Web:
         if not keys or not shutil.which("ffmpeg"):
             return None
         key = (view.relay_id, keys)
+        cached = self._chains.get(key)
+        if cached is not None and not self.services.media.exists(cached.media_key):
+            # The joined file is nobody's row: the retention sweep may have removed it.
+            del self._chains[key]
         if key not in self._chains:
             from core.relay_export import make_chain_episode
             self._chains[key] = await make_chain_episode(self.services, view)

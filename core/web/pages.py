@@ -115,6 +115,12 @@ def relay_view(session: Session, media, pub: Publication, now: datetime,
     want = pick_lang(lang, origin.language if origin else pub.lang)
     # Built as of the relay's end, so the same relay gives the same bytes (and ETag).
     view = dossier_view(session, relay, want, relay.finished_at or now, media=media)
+    # A recording whose file is gone (the network's retention period, an erasure) is shown
+    # as words only: no player, no enclosure, no link that would answer 404.
+    for report in view.reports:
+        for part in report.parts:
+            if part.media_key and media is not None and not media.exists(part.media_key):
+                part.media_key = None
     # dossier_view keeps only languages with a catalog; the dossier's words then fall back to
     # English, but its translations and direction must still follow the circle's language.
     view.lang = view.lang or want

@@ -260,7 +260,8 @@ async def test_kickoffs_missed_while_down_are_sent_late_or_reported_missed(
         assert "1 Stunde 30 Minuten" in missed and "10:00 MESZ" in missed
         assert town.texts("berlin").count(missed) == 1
         assert not kickoffs(town, "berlin")
-        assert any("was missed" in t for t in town.direct_to("berlin_coord"))
+        # ...and its coordinator privately, in the circle's language (no /lang of their own)
+        assert any("wurde verpasst" in t for t in town.direct_to("berlin_coord"))
         assert not [t for t in heard if t.startswith("⏳")]  # stale countdowns are not said
         await walk(town, timedelta(days=2))
         rows = rows_by_chat(town)
