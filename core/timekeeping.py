@@ -140,6 +140,7 @@ def resolve_local(local: datetime, tz: str) -> datetime:
 
 # --- showing times -------------------------------------------------------------------------
 
+@lru_cache(maxsize=64)
 def _locale(lang: str) -> Locale:
     try:
         return Locale.parse((lang or "en").replace("-", "_"))
@@ -167,12 +168,15 @@ def zone_label(instant_utc: datetime, tz: str, lang: str = "en") -> str:
     return babel_dates.get_timezone_gmt(wall, width="long", locale=loc)
 
 
+@lru_cache(maxsize=4096)
 def format_local(instant_utc: datetime, tz: str, lang: str, style: str = "medium") -> str:
     """The instant as people in `tz` read it, in `lang`: weekday, date, time and zone.
 
     style "short" leaves out the year, "medium" (e.g. "Sat, Mar 14, 2026, 10:00 AM CET"),
     "long" spells out weekday and month and adds the offset from UTC.
     """
+    # Remembered: the same deadline or kickoff is shown again and again (every vote on a
+    # ballot repeats its deadline), and CLDR formatting costs more than the command's query.
     loc = _locale(lang)
     wall = local_wall(instant_utc, tz)
     if style == "short":

@@ -16,15 +16,17 @@ the rule "nobody pays their own circle alone" needs.
 """
 from __future__ import annotations
 
+import json
 import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Mapping
 
+from sqlalchemy import and_, bindparam, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -483,7 +485,14 @@ def _ballot_policy_snapshot(settings: TreasurySettings) -> dict:
 
 def ballot_policy(ballot: TreasuryBallot) -> BallotPolicy:
     """The rules frozen on a ballot when it opened."""
-    return BallotPolicy.from_settings(ballot.policy)
+    return _policy_from(json.dumps(ballot.policy, sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _policy_from(frozen: str) -> BallotPolicy:
+    # Ballots keep their rules for life and most networks share a few rule sets, while
+    # every vote needs the rules twice: parse each set once.
+    return BallotPolicy.from_settings(json.loads(frozen))
 
 
 def request_draw(work: Work, network: Network, circle: Circle, person: Person,
@@ -551,18 +560,29 @@ def cast_vote(work: Work, draw_id: int, person: Person, circle: Circle,
                     utc(ballot.opened_at), policy.min_membership_age):
         raise Refusal("treasury.member_too_new", number=draw.id,
                       days=policy.min_membership_age.days)
-    previous = work.session.exec(select(TreasuryVote.choice).where(
-        TreasuryVote.draw_id == draw.id, TreasuryVote.person_id == person.id)).first()
-    table = TreasuryVote.__table__
-    stmt = _insert(work.session)(table).values(draw_id=draw.id, person_id=person.id,
-                                                circle_id=circle.id, choice=choice.value,
-                                                cast_at=work.now, account=account[:200])
-    stmt = stmt.on_conflict_do_update(
+    previous = work.session.exec(_previous_vote(), params={
+        "draw": draw.id, "person": person.id}).first()
+    work.session.execute(_vote_upsert(work.session.get_bind().dialect.name), {
+        "draw_id": draw.id, "person_id": person.id, "circle_id": circle.id,
+        "choice": choice.value, "cast_at": work.now, "account": account[:200]})
+    return VoteReceipt(draw, ballot, choice, Choice(previous) if previous else None)
+
+
+# Votes arrive in bursts when a ballot opens: their two statements are composed once.
+@lru_cache(maxsize=1)
+def _previous_vote():
+    return select(TreasuryVote.choice).where(TreasuryVote.draw_id == bindparam("draw"),
+                                             TreasuryVote.person_id == bindparam("person"))
+
+
+@lru_cache(maxsize=2)
+def _vote_upsert(dialect: str):
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(TreasuryVote.__table__)
+    return stmt.on_conflict_do_update(
         index_elements=["draw_id", "person_id"],
         set_={"circle_id": stmt.excluded.circle_id, "choice": stmt.excluded.choice,
               "cast_at": stmt.excluded.cast_at, "account": stmt.excluded.account})
-    work.session.execute(stmt)
-    return VoteReceipt(draw, ballot, choice, Choice(previous) if previous else None)
 
 
 def votes_of(session: Session, draw_id: int) -> list[Vote]:
