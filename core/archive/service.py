@@ -312,11 +312,12 @@ class Added:
 
 def _alias_map(session: Session, network_id: int) -> dict[tuple[str, ...], int]:
     out: dict[tuple[str, ...], int] = {}
-    for a in session.exec(select(ArchiveAlias).where(ArchiveAlias.network_id == network_id)
-                          .order_by(ArchiveAlias.id)).all():
-        seq = tuple(words(a.alias))
+    for alias, actor_id in session.exec(
+            select(ArchiveAlias.alias, ArchiveAlias.actor_id)
+            .where(ArchiveAlias.network_id == network_id).order_by(ArchiveAlias.id)).all():
+        seq = tuple(words(alias))
         if seq:
-            out.setdefault(seq, a.actor_id)
+            out.setdefault(seq, actor_id)
     return out
 
 
