@@ -81,7 +81,7 @@ def per_period(lang: str, period: str) -> str:
 
 
 def _countries(lang: str, codes) -> str:
-    return ", ".join(sorted(i18n.country_name(c, lang) for c in codes))
+    return i18n.join_list(sorted(i18n.country_name(c, lang) for c in codes), lang)
 
 
 def _local_today(ctx: Context) -> date:
@@ -108,7 +108,8 @@ def _added_reply(ctx: Context, added: svc.Added) -> Outgoing:
     lines = [ctx.tr("archive.added", id=e.id, kind=kind_label(ctx.lang, e.kind),
                     visibility=ctx.tr(f"archive.vis_{e.visibility}"))]
     if added.actors:
-        lines.append(ctx.tr("archive.names", actors=", ".join(a.name for a in added.actors)))
+        lines.append(ctx.tr("archive.names",
+                            actors=i18n.join_list((a.name for a in added.actors), ctx.lang)))
     choices = []
     if e.visibility == "circle":
         lines.append(ctx.tr("archive.share_hint", id=e.id))
@@ -157,13 +158,14 @@ async def _entry_block(ctx: Context, entry: ArchiveEntry, full: bool = False) ->
                             target=i18n.language_name(lang, lang)))
     actors = svc.entry_actors(ctx.session, entry.id)
     if actors:
-        lines.append(ctx.tr("archive.names", actors=", ".join(a.name for a in actors)))
+        lines.append(ctx.tr("archive.names", actors=i18n.join_list((a.name for a in actors), lang)))
     if full:
         tags = svc.entry_tags(ctx.session, entry.id)
         if tags:
             lines.append(ctx.tr("archive.tags", tags=" ".join("#" + t for t in tags)))
         if entry.sources:
-            lines.append(ctx.tr("archive.sources", sources="; ".join(entry.sources)))
+            lines.append(ctx.tr("archive.sources",
+                                sources=i18n.join_list(entry.sources, lang, strong=True)))
         author = ctx.session.get(Person, entry.author_id) if entry.author_id else None
         lines.append(ctx.tr("archive.by", author=author.display_name if author else "—",
                             language=i18n.language_name(entry.language, lang),
@@ -371,7 +373,7 @@ async def archive_actors(ctx: Context) -> str:
         others = [a for a in svc.aliases_of(ctx.session, actor.id) if a != actor.name]
         lines.append(ctx.tr("archive.actor_line", id=actor.id, actor=actor.name,
                             kind=actor_kind_label(ctx.lang, actor.kind),
-                            count=n, aliases=", ".join(others) or "—"))
+                            count=n, aliases=i18n.join_list(others, ctx.lang) or "—"))
     return "\n".join(lines)
 
 
@@ -407,8 +409,8 @@ async def archive_actor(ctx: Context, actor: str) -> str:
                       for i in ids})
     return ctx.tr("archive.actor_info", id=found.id, actor=found.name,
                   kind=actor_kind_label(ctx.lang, found.kind),
-                  aliases=", ".join(svc.aliases_of(ctx.session, found.id)), count=len(ids),
-                  circles=", ".join(circles) or "—",
+                  aliases=i18n.join_list(svc.aliases_of(ctx.session, found.id), ctx.lang),
+                  count=len(ids), circles=i18n.join_list(circles, ctx.lang) or "—",
                   entries=" ".join(f"#{i}" for i in ids) or "—")
 
 
@@ -427,8 +429,8 @@ async def archive_alias(ctx: Context, actor: str, alias: str) -> str:
 def _proposal_text(ctx: Context, p, a: ArchiveActor, b: ArchiveActor) -> str:
     return ctx.tr("archive.proposal_line", a=a.name, a_id=a.id, b=b.name, b_id=b.id,
                   why=ctx.tr(f"archive.why_{p.reason or 'spelling'}"),
-                  a_aliases=", ".join(svc.aliases_of(ctx.session, a.id)),
-                  b_aliases=", ".join(svc.aliases_of(ctx.session, b.id)))
+                  a_aliases=i18n.join_list(svc.aliases_of(ctx.session, a.id), ctx.lang),
+                  b_aliases=i18n.join_list(svc.aliases_of(ctx.session, b.id), ctx.lang))
 
 
 @feature.command("archive merges", who=MEMBER, where=IN_CIRCLE)
@@ -464,7 +466,7 @@ async def archive_merge(ctx: Context, keep: str, fold: str) -> str:
         raise _problem(p) from None
     ctx.audit("archive.merge", keep=a.id, fold=b.id)
     return ctx.tr("archive.merged", fold=fold_name, actor=kept.name, id=kept.id,
-                  aliases=", ".join(svc.aliases_of(ctx.session, kept.id)))
+                  aliases=i18n.join_list(svc.aliases_of(ctx.session, kept.id), ctx.lang))
 
 
 @feature.command("archive apart", args=[Arg("a", Word), Arg("b", Word)], who=COORDINATOR,
@@ -503,7 +505,7 @@ async def archive_crossref(ctx: Context) -> Outgoing | str:
         lines.append(ctx.tr("archive.crossref_line", rank=i, actor=c.actor,
                             kind=actor_kind_label(ctx.lang, c.kind),
                             countries=_countries(ctx.lang, c.countries),
-                            circles=", ".join(sorted(c.circles.values())),
+                            circles=i18n.join_list(sorted(c.circles.values()), ctx.lang),
                             entries=" ".join(f"#{e}" for e in c.entry_ids)))
     files = await crossref_attachments(ctx.services, refs,
                                        ctx.tr("archive.chart_title", network=ctx.network.name))
@@ -544,7 +546,8 @@ async def archive_wages(ctx: Context, job: str | None) -> str:
 
 @feature.command("archive kinds", who=MEMBER, where=IN_CIRCLE)
 async def archive_kinds(ctx: Context) -> str:
-    return ctx.tr("archive.kinds", kinds=", ".join(svc.kinds(ctx.session, ctx.network.id)))
+    return ctx.tr("archive.kinds",
+                  kinds=i18n.join_list(svc.kinds(ctx.session, ctx.network.id), ctx.lang))
 
 
 @feature.command("archive kind add", args=[Arg("name", Word)], who=COORDINATOR, where=IN_CIRCLE)

@@ -24,7 +24,7 @@ from core.messages import Attachment, Choice, Outgoing
 from core.slots import find_slots
 from core.storage.agenda import CalendarEvent, LabSession
 from core.storage.models import Circle, Network, Timer
-from core.timekeeping import format_countdown, format_local, local_wall, zone
+from core.timekeeping import TimeProblem, format_countdown, format_local, local_wall, zone
 from core.work import Context, Refusal, Work
 
 feature = Feature("calendar")
@@ -196,8 +196,8 @@ async def event_add(ctx: Context, details: str) -> Outgoing:
         raise Refusal("calendar.add_unexpected", words=" ".join(rest))
     try:
         tz = zone(opts["tz"]).key if "tz" in opts else ctx.circle.timezone
-    except ValueError as err:
-        raise Refusal("calendar.bad_zone", reason=str(err)) from None
+    except TimeProblem as err:  # args.bad_zone: the name typed and a real one to try
+        raise Refusal(err.key, **err.params) from None
     day = parse_day(words[at], tz, ctx.now)
     start_local = datetime.combine(day, parse_hour(words[at + 1]))
     duration = parse_duration(opts.get("duration", "2h"))
@@ -226,7 +226,8 @@ async def event_add(ctx: Context, details: str) -> Outgoing:
                 text=i18n.t(lang, "calendar.announce", circle=ctx.circle.name) + "\n" +
                 event_card(ctx.session, ev, occ, c.timezone, lang),
                 choices=answer_buttons(lang, ev.id), lang=lang), key=f"event:{ev.id}:announce:c{c.id}")
-    reminders_text = ", ".join(format_countdown(r, ctx.lang) for r in reminders) or \
+    reminders_text = i18n.join_list((format_countdown(r, ctx.lang) for r in reminders),
+                                    ctx.lang) or \
         ctx.tr("calendar.no_reminders")
     text = ctx.tr("calendar.added", id=ev.id) + "\n" + event_card(ctx.session, ev, occ, ctx.tz, ctx.lang) \
         + "\n" + ctx.tr("calendar.reminders_at", reminders=reminders_text)
@@ -272,8 +273,9 @@ async def event_rsvp(ctx: Context, id: int, answer: str) -> str:
         raise Refusal("calendar.event_over", title=ev.title)
     agenda.rsvp(ctx.session, ev, occ, ctx.person.id, circle.id if circle else None, answer,
                 ctx.now)
-    here = agenda.counts(ctx.session, ev, occ).get(circle.id if circle else None)
-    total = sum(c["going"] for c in agenda.counts(ctx.session, ev, occ).values())
+    counts = agenda.counts(ctx.session, ev, occ)
+    here = counts.get(circle.id if circle else None)
+    total = sum(c["going"] for c in counts.values())
     return ctx.tr(f"calendar.rsvp_{answer}", name=ctx.person.display_name, title=ev.title,
                   when=format_local(occ, ctx.tz, ctx.lang), going_here=here["going"] if here else 0,
                   going=total)
@@ -339,12 +341,16 @@ async def event_findtime(ctx: Context, duration: str, circles: str) -> str:
     if "from" in opts:
         begin = max(ctx.now, agenda.resolve_local_explain(
             datetime.combine(parse_day(opts["from"], ctx.tz, ctx.now), time(0)), ctx.tz).instant_utc)
+    if not (waking[0] < waking[1] or waking[1] == time(0)):
+        raise Refusal("calendar.findtime_problem", reason=ctx.tr("calendar.waking_backwards"))
     try:
         slots = find_slots([c.timezone for c in chosen], length, begin, begin + within,
                            waking=waking)
-    except ValueError as err:
-        raise Refusal("calendar.findtime_problem", reason=str(err)) from None
-    names = ", ".join(c.name for c in chosen)
+    except ValueError:
+        # core.slots explains in English only; what people can cause is checked above.
+        raise Refusal("calendar.findtime_problem",
+                      reason=ctx.tr("calendar.findtime_failed")) from None
+    names = i18n.join_list((c.name for c in chosen), ctx.lang)
     hours = f"{waking[0]:%H:%M}-{waking[1]:%H:%M}"
     if not slots:
         return ctx.tr("calendar.findtime_none", circles=names, hours=hours,
@@ -352,8 +358,9 @@ async def event_findtime(ctx: Context, duration: str, circles: str) -> str:
     lines = [ctx.tr("calendar.findtime_header", circles=names, hours=hours,
                     duration=format_countdown(length, ctx.lang))]
     for i, s in enumerate(slots, 1):
-        local = "; ".join(f"{c.name}: {format_local(s.start_utc, c.timezone, ctx.lang, 'short')}"
-                          for c in chosen)
+        local = i18n.join_list(
+            (f"{c.name}: {format_local(s.start_utc, c.timezone, ctx.lang, 'short')}"
+             for c in chosen), ctx.lang, strong=True)
         lines.append(ctx.tr("calendar.findtime_line", n=i, utc=s.start_utc.strftime("%Y-%m-%d %H:%M"),
                             local=local, margin=format_countdown(s.score, ctx.lang)))
     return "\n".join(lines)
@@ -428,8 +435,9 @@ def map_text(session, lab: LabSession, lang: str) -> str:
     lines.append(f"# | {t('calendar.map_dilemma')} | {t('calendar.map_gains')} | "
                  f"{t('calendar.map_pays')}")
     for r in rows:
-        lines.append(f"{r.number} | {r.dilemma or '—'} | {'; '.join(r.gains) or '—'} | "
-                     f"{'; '.join(r.pays) or '—'}")
+        gains = i18n.join_list(r.gains, lang, strong=True) or "—"
+        pays = i18n.join_list(r.pays, lang, strong=True) or "—"
+        lines.append(f"{r.number} | {r.dilemma or '—'} | {gains} | {pays}")
     return "\n".join(lines)
 
 

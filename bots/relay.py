@@ -51,7 +51,8 @@ def _pick(ctx: Context, relay_id: int | None, leg_states, empty_key: str) -> tup
     if not rows:
         raise Refusal(empty_key, ref=ref)
     if len(rows) > 1:
-        raise Refusal("relay.which_relay", ids=", ".join(f"#{r.id}" for r, _ in rows),
+        raise Refusal("relay.which_relay",
+                      ids=i18n.join_list((f"#{r.id}" for r, _ in rows), ctx.lang),
                       first=rows[0][0].id)
     return rows[0]
 
@@ -64,7 +65,8 @@ def _coordinated(ctx: Context, relay_id: int | None, allow_current: bool = False
         if not rows:
             raise Refusal("relay.no_relay", ref="")
         if len(rows) > 1:
-            raise Refusal("relay.which_relay", ids=", ".join(f"#{r.id}" for r, _ in rows),
+            raise Refusal("relay.which_relay",
+                          ids=i18n.join_list((f"#{r.id}" for r, _ in rows), ctx.lang),
                           first=rows[0][0].id)
         relay = rows[0][0]
     else:
@@ -179,8 +181,10 @@ def _ingest(ctx: Context, relay: Relay, leg: RelayLeg, text: str, attachments) -
     deadline = format_local(utc(leg.deadline), ctx.circle.timezone, ctx.lang)
     last = parts[-1]
     length = rules.format_duration(last.duration)
-    params = dict(number=", ".join(str(p.number) for p in parts), id=relay.id, deadline=deadline,
-                  kind=ctx.tr(f"relay.kind_{last.kind}"), length=f", {length}" if length else "")
+    # "(voice, 1:20)": the length follows the kind as the next item of a list.
+    params = dict(number=i18n.join_list((p.number for p in parts), ctx.lang), id=relay.id,
+                  deadline=deadline, kind=ctx.tr(f"relay.kind_{last.kind}"),
+                  length=i18n.join_list(["", length], ctx.lang) if length else "")
     if nxt is None:
         return ctx.tr("relay.part_recorded_last", **params)
     return ctx.tr("relay.part_recorded", next=ctx.session.get(Circle, nxt.circle_id).name, **params)

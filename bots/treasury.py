@@ -20,7 +20,7 @@ from core.messages import Attachment, Outgoing
 from core.money import Money, MoneyError, Rate
 from core.storage.models import Circle, Network, Timer
 from core.storage.treasury import TreasuryBallot, TreasuryDraw, ledger_head, load_chain
-from core.timekeeping import format_local, local_wall
+from core.timekeeping import format_countdown, format_local, local_wall
 from core.work import Context, Refusal, Work
 
 from bots import treasury_words as words
@@ -34,7 +34,9 @@ def _money(ctx: Context, amount: str, currency: str) -> Money:
     try:
         return Money.parse(f"{amount} {currency}")
     except MoneyError as err:
-        raise Refusal("treasury.bad_amount", value=f"{amount} {currency}", reason=str(err)) from None
+        # The reason comes from the money catalog ([money]), in the member's language.
+        raise Refusal("treasury.bad_amount", value=f"{amount} {currency}",
+                      reason=ctx.tr(err.key, **err.params)) from None
 
 
 def _open(ctx: Context) -> tuple[Network, svc.TreasurySettings]:
@@ -271,9 +273,11 @@ async def _ballot_close(work: Work, timer: Timer, late: timedelta, missed: bool)
         # so the count is right, but coordinators should know why the result came late.
         requester = work.session.get(Circle, result.draw.circle_id)
         if requester is not None:
-            work.tell_coordinators(requester, "treasury.closed_late",
-                                   key=f"treasury:ballot:{result.draw.id}:late",
-                                   number=result.draw.id, late=str(late).split(".")[0])
+            number = result.draw.id
+            work.tell_coordinators(requester, lambda lang: Outgoing(text=i18n.t(
+                lang, "treasury.closed_late", number=number,
+                late=format_countdown(late, lang)), lang=lang),
+                key=f"treasury:ballot:{number}:late")
 
 
 @feature.command("treasury close", who=MEMBER, args=[Arg("draw", PositiveInt)])
@@ -328,7 +332,8 @@ async def balance(ctx: Context, currency: str | None) -> str:
     lines = [ctx.tr("treasury.balance", balances=words.balances_text(held, ctx.lang))]
     if waiting:
         lines.append(ctx.tr("treasury.unconfirmed", count=len(waiting),
-                            numbers=", ".join(f"#{w.id}" for w in waiting[:10])))
+                            numbers=i18n.join_list((f"#{w.id}" for w in waiting[:10]),
+                                                   ctx.lang)))
     if currency:
         try:
             total = held.report_total(svc.rates(ctx.session, network.id), currency,
@@ -336,7 +341,7 @@ async def balance(ctx: Context, currency: str | None) -> str:
             lines.append(ctx.tr("treasury.report_total",
                                 total=words.money_text(total, ctx.lang)))
         except MoneyError as err:
-            lines.append(ctx.tr("treasury.no_rate", reason=str(err)))
+            lines.append(ctx.tr("treasury.no_rate", reason=ctx.tr(err.key, **err.params)))
     lines.append(_head(ctx, network))
     return "\n".join(lines)
 
@@ -363,7 +368,8 @@ async def stewards(ctx: Context) -> str:
     order = [ctx.session.get(Circle, cid) for cid in row.circles]
     return ctx.tr("treasury.stewards", circle=on_duty.name if on_duty else "?",
                   since=row.term_started, next=following.isoformat(),
-                  stewards=", ".join(f"{p.display_name} ({c.name})" for p, c in people) or "—",
+                  stewards=i18n.join_list((f"{p.display_name} ({c.name})" for p, c in people),
+                                          ctx.lang) or "—",
                   order=" → ".join(c.name for c in order if c is not None),
                   months=row.period_months)
 
@@ -390,7 +396,7 @@ async def settings_cmd(ctx: Context, name: str | None, value: str | None) -> str
     network, settings = _open(ctx)
     if name is None or value is None:
         return words.criteria_text(ctx.lang, settings=settings) + "\n" + \
-            ctx.tr("treasury.settings_how", names=", ".join(svc.SETTING_NAMES))
+            ctx.tr("treasury.settings_how", names=i18n.join_list(svc.SETTING_NAMES, ctx.lang))
     new = svc.change_setting(ctx, network, name, value)
     ctx.audit("treasury.settings", name=name, value=value)
     others = [c for c in active_circles(ctx.session, network.id, ctx.now) if c.id != ctx.circle.id]

@@ -15,19 +15,20 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from core.circles import active_circles
 from core.clock import utc
 from core.commands import parse_duration
+from core.i18n import Phrase
 from core.ics import IcsEvent, build_calendar
 from core.storage import repoint
 from core.storage.agenda import CalendarEvent, EventRsvp, LabItem, LabSession
 from core.storage.models import Circle, Membership, Network
 from core.timekeeping import (
-    normalize_rrule, occurrences, reminder_instants, resolve_local_explain, zone,
+    TimeProblem, normalize_rrule, occurrences, reminder_instants, resolve_local_explain, zone,
 )
 from core.work import Work
 
@@ -81,9 +82,15 @@ def create_event(work: Work, *, network: Network, circle: Circle, person_id: int
     """Save a new event and schedule its reminders. Raises CalendarProblem on bad input."""
     try:
         zone(tz)
+    except TimeProblem as err:
+        raise CalendarProblem(err.key, **err.params) from None
+    try:
         rule = normalize_rrule(rrule, tz, start_local) if rrule else None
-    except ValueError as err:
-        raise CalendarProblem("calendar.bad_rule", reason=str(err)) from None
+    except TimeProblem as err:
+        # The reason is said in the reader's language when the refusal is.
+        raise CalendarProblem("calendar.bad_rule", reason=Phrase(err.key, err.params)) from None
+    except ValueError:  # a check the rule parser does not name; still the rule's fault
+        raise CalendarProblem("calendar.bad_rule", reason=Phrase("calendar.rule.invalid")) from None
     resolved = resolve_local_explain(start_local, tz)
     if duration <= timedelta(0) or duration > timedelta(days=14):
         raise CalendarProblem("calendar.bad_duration")
@@ -204,9 +211,11 @@ def rsvp(session: Session, ev: CalendarEvent, occurrence: datetime, person_id: i
 def counts(session: Session, ev: CalendarEvent, occurrence: datetime) -> dict[int | None, Counter]:
     """Answers per circle for one occurrence: {circle_id: Counter(going=.., maybe=.., no=..)}."""
     out: dict[int | None, Counter] = {}
-    for r in session.exec(select(EventRsvp).where(EventRsvp.event_id == ev.id,
-                                                  EventRsvp.occurrence_utc == occurrence)).all():
-        out.setdefault(r.circle_id, Counter())[r.answer] += 1
+    for circle_id, answer, n in session.exec(
+            select(EventRsvp.circle_id, EventRsvp.answer, func.count())
+            .where(EventRsvp.event_id == ev.id, EventRsvp.occurrence_utc == occurrence)
+            .group_by(EventRsvp.circle_id, EventRsvp.answer)).all():
+        out.setdefault(circle_id, Counter())[answer] += n
     return out
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import string
 import tomllib
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton
@@ -138,6 +139,49 @@ def normalise_language(code: str) -> str | None:
     return None
 
 
+# Lists inside a sentence: Arabic script writes its own comma and semicolon ("،", "؛").
+_ARABIC_SCRIPT = frozenset({"ar", "fa", "ur", "ps", "ckb", "sd", "ug"})
+
+
+def join_list(items: Iterable[Any], lang: str, *, strong: bool = False) -> str:
+    """Items shown to people, one after another, with the separator readers of `lang` use:
+    "Lagos, Berlin" in most languages, "لاغوس، برلين" in Arabic.
+
+    `strong=True` separates items that hold commas themselves ("; ", "؛ " in Arabic). No
+    "and" before the last item: these lists are enumerations (names, countries, numbers),
+    and several are followed by "—" when empty, which the caller decides.
+    """
+    arabic = (lang or "").replace("_", "-").split("-")[0].lower() in _ARABIC_SCRIPT
+    sep = ("؛ " if arabic else "; ") if strong else ("، " if arabic else ", ")
+    return sep.join(str(i) for i in items)
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A catalog message to be said later, in whatever language the reader turns out to have.
+
+    Core code that cannot know the reader (a service refusing a repeat rule) puts a `Phrase`
+    where a sentence needs a reason: `CalendarProblem("calendar.bad_rule",
+    reason=Phrase("calendar.rule.freq", value="SOMETIMES"))`. `t` renders it in the language
+    of the sentence it fills, so no English explanation slips into a translated reply.
+    """
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, key: str, /, **params: Any) -> Phrase:
+        """`Phrase(key, params)` written like a `t` call."""
+        return cls(key, params)
+
+    def render(self, lang: str) -> str:
+        """The message in `lang` (placeholders may hold phrases too)."""
+        return t(lang, self.key, **self.params)
+
+    def __str__(self) -> str:
+        return self.render(DEFAULT_LANG)
+
+
 def messages(lang: str) -> dict[str, Any]:
     """All messages of one catalog (flattened keys), without fallback."""
     return dict(_load(lang))
@@ -155,8 +199,11 @@ def placeholders(template: str | dict[str, str]) -> set[str]:
 def t(lang: str, key: str, /, **params: Any) -> str:
     """The message `key` in `lang`, with placeholders filled.
 
-    Plural messages pick their form from `params["count"]`.
+    Plural messages pick their form from `params["count"]`. A parameter that is a `Phrase`
+    is said in `lang` too.
     """
+    if any(isinstance(v, Phrase) for v in params.values()):
+        params = {k: v.render(lang) if isinstance(v, Phrase) else v for k, v in params.items()}
     template = _load(lang).get(key)
     if template is None:
         lang = DEFAULT_LANG

@@ -26,7 +26,9 @@ from core.commands import parse_duration
 from core.storage import repoint
 from core.storage.models import Circle
 from core.storage.syncday import SyncDay, SyncDayCircle, SyncDayPhoto
-from core.timekeeping import countdown_instants, kickoff_instants, local_wall, zone
+from core.timekeeping import (
+    TimeProblem, countdown_instants, kickoff_instants, local_wall, zone,
+)
 from core.work import Work
 
 DEFAULTS = {"countdown": ["7d", "1d", "1h"], "checkin_after": "2h", "summary_after": "24h"}
@@ -61,8 +63,8 @@ def declare(work: Work, *, circle: Circle, person_id: int | None, target: str, d
         raise SyncDayProblem("syncday.bad_mode", mode=mode)
     try:
         instant_tz = zone(instant_tz).key
-    except ValueError as err:
-        raise SyncDayProblem("syncday.bad_zone", reason=str(err)) from None
+    except TimeProblem as err:  # args.bad_zone: the name typed and a real one to try
+        raise SyncDayProblem(err.key, **err.params) from None
     sd = SyncDay(network_id=circle.network_id, circle_id=circle.id, declared_by=person_id,
                  target=target, day=day, at=at, mode=mode, instant_tz=instant_tz,
                  countdown=sorted({minutes(c) for c in countdown}, reverse=True),

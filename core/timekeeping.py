@@ -39,6 +39,19 @@ CircleId = TypeVar("CircleId", bound=Hashable)
 UTC = timezone.utc
 
 
+class TimeProblem(ValueError):
+    """A time zone or repeat rule that cannot be used, said in the reader's language.
+
+    `key` names the catalog message (`args.bad_zone`, `calendar.rule.*`) and `params` fill
+    it; `str()` stays the English explanation, for logs and for callers that only need to
+    know that the value was refused.
+    """
+
+    def __init__(self, message: str, key: str, /, **params: object) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params
+
+
 # --- zones -------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
@@ -79,10 +92,12 @@ def suggest_zones(name: str, n: int = 3) -> list[str]:
 def zone(name: str) -> ZoneInfo:
     """The time zone called `name` (IANA, e.g. "America/Chicago"; case does not matter).
 
-    Raises ValueError naming the closest real zones when `name` is unknown.
+    Raises `TimeProblem` (key `args.bad_zone`) naming the closest real zones when `name` is
+    unknown.
     """
     if not isinstance(name, str) or not name.strip():
-        raise ValueError("a time zone name is needed, e.g. 'Europe/Berlin'")
+        raise TimeProblem("a time zone name is needed, e.g. 'Europe/Berlin'", "args.bad_zone",
+                          value=name if isinstance(name, str) else "", suggestion="Europe/Berlin")
     canonical = _known_zones().get(name.strip().lower())
     if canonical is None and name.strip().upper() == "UTC":
         canonical = "UTC"
@@ -94,7 +109,8 @@ def zone(name: str) -> ZoneInfo:
     hints = suggest_zones(name)
     hint = (f"; did you mean {', '.join(hints)}?" if hints
             else "; use an IANA name like 'Europe/Berlin'")
-    raise ValueError(f"unknown time zone {name!r}{hint}")
+    raise TimeProblem(f"unknown time zone {name!r}{hint}", "args.bad_zone", value=name,
+                      suggestion=hints[0] if hints else "Europe/Berlin")
 
 
 def local_wall(instant_utc: datetime, tz: str) -> datetime:
@@ -365,11 +381,16 @@ _SETPOS_MAX = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}
 _UNTIL = re.compile(r"^(\d{8})(?:T(\d{6})(Z?))?$")
 
 
+def _rule_problem(message: str, name: str, /, **params: object) -> TimeProblem:
+    # Repeat-rule messages live in the calendar catalog under calendar.rule.
+    return TimeProblem(message, f"calendar.rule.{name}", **params)
+
+
 def _until_utc(value: str, tz: str) -> datetime:
     m = _UNTIL.match(value)
     if not m:
-        raise ValueError(f"UNTIL {value!r} is not a date (20261231) "
-                         "or a date-time (20261231T180000Z)")
+        raise _rule_problem(f"UNTIL {value!r} is not a date (20261231) "
+                            "or a date-time (20261231T180000Z)", "until_format", value=value)
     day, clock, zulu = m.groups()
     try:
         if clock is None:
@@ -378,7 +399,8 @@ def _until_utc(value: str, tz: str) -> datetime:
             return resolve_local(last_second, tz)
         stamp = datetime.strptime(day + clock, "%Y%m%d%H%M%S")
     except ValueError as err:
-        raise ValueError(f"UNTIL {value!r} is not a real date: {err}") from None
+        raise _rule_problem(f"UNTIL {value!r} is not a real date: {err}", "until_invalid",
+                            value=value) from None
     return stamp.replace(tzinfo=UTC) if zulu else resolve_local(stamp, tz)
 
 
@@ -399,34 +421,37 @@ class _Rule:
 
 def _parse_rrule(rule: str, tz: str) -> _Rule:
     if not isinstance(rule, str) or not rule.strip():
-        raise ValueError("the repeat rule is empty")
+        raise _rule_problem("the repeat rule is empty", "empty")
     text = rule.strip()
     if text.upper().startswith("RRULE:"):
         text = text[6:]
     if "\n" in text or "\r" in text:
-        raise ValueError("a repeat rule is a single RRULE line")
+        raise _rule_problem("a repeat rule is a single RRULE line", "one_line")
     parts: dict[str, str] = {}
     until = None
     for chunk in text.split(";"):
         key, eq, value = chunk.partition("=")
         key, value = key.strip().upper(), value.strip().upper()
         if not eq or not key or not value:
-            raise ValueError(f"{chunk!r} is not NAME=VALUE")
+            raise _rule_problem(f"{chunk!r} is not NAME=VALUE", "not_pair", part=chunk.strip())
         if key in parts or (key == "UNTIL" and until is not None):
-            raise ValueError(f"{key} appears twice")
+            raise _rule_problem(f"{key} appears twice", "twice", name=key)
         if key == "FREQ":
             if value not in _FREQS:
-                raise ValueError(f"FREQ={value} is not supported: use DAILY, WEEKLY, MONTHLY or "
-                                 "YEARLY (the time of day comes from the event's start)")
+                raise _rule_problem(f"FREQ={value} is not supported: use DAILY, WEEKLY, MONTHLY "
+                                    "or YEARLY (the time of day comes from the event's start)",
+                                    "freq", value=value)
         elif key in ("INTERVAL", "COUNT"):
             if not value.isdigit() or int(value) < 1:
-                raise ValueError(f"{key} must be a whole number of at least 1, not {value!r}")
+                raise _rule_problem(f"{key} must be a whole number of at least 1, not {value!r}",
+                                    "whole_number", name=key, value=value)
         elif key == "UNTIL":
             until = _until_utc(value, tz)
             continue
         elif key == "WKST":
             if value not in ("MO", "TU", "WE", "TH", "FR", "SA", "SU"):
-                raise ValueError(f"WKST={value} is not a weekday (MO..SU)")
+                raise _rule_problem(f"WKST={value} is not a weekday (MO..SU)", "wkst",
+                                    value=value)
         elif key in _LISTS:
             pattern, bounds = _LISTS[key]
             for item in value.split(","):
@@ -437,24 +462,29 @@ def _parse_rrule(rule: str, tz: str) -> _Rule:
                         bounds[0] <= abs(int(item)) <= bounds[1] and
                         (key != "BYMONTH" or not item.startswith("-")))
                 if not ok:
-                    raise ValueError(f"{key}={value}: {item!r} is out of range")
+                    raise _rule_problem(f"{key}={value}: {item!r} is out of range",
+                                        "out_of_range", name=key, value=value, item=item)
         else:
-            raise ValueError(f"{key} is not supported in a repeat rule")
+            raise _rule_problem(f"{key} is not supported in a repeat rule", "unsupported",
+                                name=key)
         parts[key] = value
     if "FREQ" not in parts:
-        raise ValueError("a repeat rule needs FREQ (e.g. FREQ=WEEKLY)")
+        raise _rule_problem("a repeat rule needs FREQ (e.g. FREQ=WEEKLY)", "no_freq")
     if "COUNT" in parts and until is not None:
-        raise ValueError("COUNT and UNTIL cannot both be given")
+        raise _rule_problem("COUNT and UNTIL cannot both be given", "count_and_until")
     for item in parts.get("BYDAY", "").split(","):
         ordinal = item[:-2]
         if ordinal and parts["FREQ"] not in ("MONTHLY", "YEARLY"):
-            raise ValueError(f"BYDAY={item} (the nth weekday) needs FREQ=MONTHLY or YEARLY")
+            raise _rule_problem(f"BYDAY={item} (the nth weekday) needs FREQ=MONTHLY or YEARLY",
+                                "nth_weekday", item=item)
         if ordinal and parts["FREQ"] == "MONTHLY" and abs(int(ordinal)) > 5:
-            raise ValueError(f"BYDAY={item}: no month has more than five of a weekday")
+            raise _rule_problem(f"BYDAY={item}: no month has more than five of a weekday",
+                                "five_weekdays", item=item)
     if "BYSETPOS" in parts:
         most = _SETPOS_MAX[parts["FREQ"]]
         if any(abs(int(n)) > most for n in parts["BYSETPOS"].split(",")):
-            raise ValueError(f"BYSETPOS beyond {most} never matches with FREQ={parts['FREQ']}")
+            raise _rule_problem(f"BYSETPOS beyond {most} never matches with "
+                                f"FREQ={parts['FREQ']}", "setpos", most=most, freq=parts["FREQ"])
     parts = {"FREQ": parts.pop("FREQ"), **parts}
     return _Rule(parts, until)
 
@@ -474,16 +504,18 @@ def _expansion(rule: _Rule, start_local: datetime):
     try:
         expanded = rrulestr(rule.without_until(), dtstart=start)
     except (ValueError, TypeError) as err:  # pragma: no cover - our checks come first
-        raise ValueError(f"invalid repeat rule: {err}") from None
+        raise _rule_problem(f"invalid repeat rule: {err}", "invalid") from None
     if not _ever_happens(rule.without_until(), start):
-        raise ValueError("this repeat rule never happens (e.g. the 30th of February)")
+        raise _rule_problem("this repeat rule never happens (e.g. the 30th of February)",
+                            "never")
     return expanded
 
 
 def normalize_rrule(rule: str, tz: str, start_local: datetime | None = None) -> str:
     """Check an RRULE and return it canonically: upper case, FREQ first, UNTIL in UTC.
 
-    Raises ValueError with the reason for a bad rule. UNTIL without "Z" is read in `tz`
+    Raises `TimeProblem` with the reason for a bad rule (a `calendar.rule.*` key, or
+    `args.bad_zone` for `tz`). UNTIL without "Z" is read in `tz`
     (a bare date means through that day), as RFC 5545 wants UTC once DTSTART has a TZID.
     With `start_local` it also refuses rules that never happen from that start.
     """
