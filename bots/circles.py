@@ -141,7 +141,7 @@ async def circle_info(ctx: Context) -> str:
     return ctx.tr("circles.info", circle=c.name, city=c.city, country=c.country, network=net.name,
                   timezone=c.timezone, local_time=format_local(ctx.now, c.timezone, ctx.lang),
                   language=i18n.language_name(c.language, ctx.lang), members=len(members),
-                  coordinators=", ".join(coords) or ctx.tr("circles.none"),
+                  coordinators=i18n.join_list(coords, ctx.lang) or ctx.tr("circles.none"),
                   since=format_local(c.active_from, c.timezone, ctx.lang), until=until)
 
 
@@ -277,8 +277,8 @@ def _lang_choice(code: str, reader: str) -> str:
 @feature.command("lang", args=[Arg("language", Lang, required=False)])
 async def lang(ctx: Context, language: str | None) -> str:
     if language is None:
-        return ctx.tr("circles.lang_list", langs=", ".join(
-            _lang_choice(c, ctx.lang) for c in i18n.available_languages()),
+        return ctx.tr("circles.lang_list", langs=i18n.join_list(
+            (_lang_choice(c, ctx.lang) for c in i18n.available_languages()), ctx.lang),
             current=i18n.language_name(ctx.lang, ctx.lang))
     ctx.person.language = language
     ctx.session.add(ctx.person)
@@ -317,7 +317,8 @@ async def link(ctx: Context, code: str | None) -> str:
     platforms = sorted({a.platform for a in ctx.session.exec(
         select(Account).where(Account.person_id == person.id)).all()})
     ctx.audit("person.link", platforms=platforms)
-    return ctx.tr("circles.linked", platforms=", ".join(platforms), name=person.display_name)
+    return ctx.tr("circles.linked", platforms=i18n.join_list(platforms, ctx.lang),
+                  name=person.display_name)
 
 
 @feature.command("whoami", aliases=("me",))
@@ -329,9 +330,9 @@ async def whoami(ctx: Context) -> str:
     circles = [c.name + (ctx.tr("circles.role_coordinator") if m.is_coordinator else "") +
                (ctx.tr("circles.role_steward") if m.is_steward else "") for c, m in rows]
     return ctx.tr("circles.whoami", name=ctx.person.display_name, id=ctx.person.id,
-                  accounts=", ".join(f"{a.platform}:{a.display_name or a.platform_user_id}"
-                                     for a in accounts),
-                  circles=", ".join(circles) or ctx.tr("circles.none"),
+                  accounts=i18n.join_list((f"{a.platform}:{a.display_name or a.platform_user_id}"
+                                           for a in accounts), ctx.lang),
+                  circles=i18n.join_list(circles, ctx.lang) or ctx.tr("circles.none"),
                   language=i18n.language_name(ctx.lang, ctx.lang), timezone=ctx.tz)
 
 

@@ -135,7 +135,7 @@ def result_message(lang: str, draw: TreasuryDraw, tally: Tally, names: dict[int,
 
 def handover_message(lang: str, handover: Handover, circle: Circle) -> Outgoing:
     """The stewardship changed hands."""
-    names = ", ".join(p.display_name for p in handover.stewards) or "—"
+    names = i18n.join_list((p.display_name for p in handover.stewards), lang) or "—"
     key = "treasury.handover_first" if handover.from_circle is None else "treasury.handover"
     text = "\n".join([
         i18n.t(lang, key, to_circle=handover.to_circle.name,
@@ -176,8 +176,8 @@ def report_table(lang: str, rows: list[CircleAccount]) -> str:
     """The asymmetry report as a short table for a chat."""
     lines = [i18n.t(lang, "treasury.report_head")]
     for r in rows:
-        cats = ", ".join(f"{i18n.t(lang, f'treasury.category_{k}')} {v}"
-                         for k, v in sorted(r.draws_by_category.items())) or "—"
+        cats = i18n.join_list((f"{i18n.t(lang, f'treasury.category_{k}')} {v}"
+                               for k, v in sorted(r.draws_by_category.items())), lang) or "—"
         lines.append(i18n.t(lang, "treasury.report_line", circle=r.name,
                             pledged=pledge_text(lang, r.pledge, r.pledge_due),
                             contributed=balances_text(r.contributed, lang),

@@ -90,7 +90,7 @@ def language_names(codes: str | list[str] | tuple[str, ...], in_lang: str) -> st
     """
     if isinstance(codes, str):
         codes = [c for c in codes.split(",") if c.strip()]
-    return ", ".join(language_name(c.strip(), in_lang) for c in codes)
+    return join_list((language_name(c.strip(), in_lang) for c in codes), in_lang)
 
 
 @lru_cache(maxsize=64)
