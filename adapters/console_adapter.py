@@ -72,7 +72,11 @@ class ConsoleAdapter:
         self.last_code = ""
 
     # -- the adapter interface --------------------------------------------------------------
-    async def start(self, on_incoming: OnIncoming) -> None:
+    async def start(self, on_incoming: OnIncoming, *, receive: bool = True) -> None:
+        """Get ready for lines; the console is one terminal, so it cannot only deliver."""
+        if not receive:
+            raise ValueError("the console reads and prints in one terminal: it cannot "
+                             "run as a delivery-only worker")
         self.on_incoming = on_incoming
         self.running = True
 

@@ -515,6 +515,13 @@ class DiscordAdapter:
         """The Discord messages carrying `message` (pure)."""
         return render_parts(message)
 
+    def pace_share(self, fraction: float) -> None:
+        """Keep this worker to its share of the bot's global request rate (the other
+        delivery workers of the same bot use the rest)."""
+        pace = getattr(self.client.http, "global_pace", None)  # dpytest swaps the client
+        if pace is not None:
+            pace.capacity = max(1, round(GLOBAL_REQUESTS_PER_SECOND * fraction))
+
     async def send(self, chat_id: str, message: Outgoing, direct: bool = False) -> str:
         """Deliver one Outgoing; returns the id of its first Discord message."""
         try:

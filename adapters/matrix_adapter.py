@@ -11,6 +11,11 @@ nio is told never to retry a 429 itself (max_limit_exceeded=0), so a rate limit 
 first event surfaces as `RetryAfter` for the courier; a limit on a later event of the same
 message is waited out here, so nothing is sent twice and nothing is dropped.
 
+Delivering only (`start(..., receive=False)`, an extra delivery worker): log in (or reuse the
+token the receiving process stored), then send; no /sync at all. nio needs no room state to
+send without encryption, and the state a send keeps (direct rooms, polls) lives in the
+database, where the receiving process reads it.
+
 Encrypted rooms are not read (no end-to-end encryption yet); the room is told so clearly,
 once when the bot finds it and once per person whose encrypted message it cannot read.
 """
@@ -123,8 +128,11 @@ class MatrixAdapter:
                    clock=clock)
 
     # -- the adapter interface ------------------------------------------------------------
-    async def start(self, on_incoming: OnIncoming) -> None:
-        """Log in, catch up on what happened while down, then sync in the background."""
+    async def start(self, on_incoming: OnIncoming, *, receive: bool = True) -> None:
+        """Log in, catch up on what happened while down, then sync in the background.
+
+        With `receive=False` only log in: the sync token stays the receiving process's.
+        """
         self.on_incoming = on_incoming
         self._stopping = False
         self.client = AsyncClient(
@@ -134,6 +142,8 @@ class MatrixAdapter:
                                      encryption_enabled=False, store_sync_tokens=False),
         )
         await self._login()
+        if not receive:
+            return
         dms = self.state.items("matrix:dm:@")
         self._dm_rooms = {value["room"]: key.split(":", 2)[2] for key, value in dms}
         since = self.state.sync_token()

@@ -1,9 +1,11 @@
 """The Telegram door, on python-telegram-bot 22.
 
 It shares the process's event loop: `start()` launches a long-polling task (or a webhook
-listener, by configuration) and returns. Each update is translated (adapters.telegram_convert),
-its files downloaded into the media store, handed to the core, and only then remembered
-as handled, so a restart neither loses nor replays updates. Outgoing messages become one
+listener, by configuration) and returns; `start(..., receive=False)` (an extra delivery
+worker) only says who it is (getMe) and sends, leaving getUpdates and the webhook alone.
+Each update is translated (adapters.telegram_convert), its files downloaded into the media
+store, handed to the core, and only then remembered as handled, so a restart neither loses
+nor replays updates. Outgoing messages become one
 Bot API call per part, paced below Telegram's flood limits (adapters.telegram_pace); a 429
 on the first part goes back to the courier, on a later part it is waited out here so that
 nothing is sent twice.
@@ -103,6 +105,7 @@ class TelegramAdapter:
         self._admins: dict[str, tuple[float, frozenset[str], list[dict]]] = {}
         self._log_filter = _HideToken(token)
         self.handled_count = 0
+        self.receiving = True
 
     @classmethod
     def from_config(cls, config, media: MediaStore, engine: Engine | None = None) -> "TelegramAdapter":
@@ -129,10 +132,15 @@ class TelegramAdapter:
         return (self.username,) if self.username else ()
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self, on_incoming: OnIncoming) -> None:
-        """Connect, then receive in the background (long polling or webhook); returns at once."""
+    async def start(self, on_incoming: OnIncoming, *, receive: bool = True) -> None:
+        """Connect, then receive in the background (long polling or webhook); returns at once.
+
+        With `receive=False` only connect: no getUpdates, and the webhook is neither set nor
+        deleted (the receiving process owns it).
+        """
         self.on_incoming = on_incoming
         self._stopping = False
+        self.receiving = receive
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).addFilter(self._log_filter)
         self.bot = Bot(
@@ -149,6 +157,8 @@ class TelegramAdapter:
             raise
         except TelegramError as e:  # Telegram unreachable: keep trying in the background
             log.warning("telegram not reachable yet (%s); will retry", type(e).__name__)
+        if not receive:
+            return
         if self.mode == "webhook":
             await self._start_webhook()
         else:
@@ -159,7 +169,7 @@ class TelegramAdapter:
             return
         await self.bot.initialize()  # getMe: who are we?
         self.username, self.bot_id = self.bot.username, self.bot.id
-        if self.mode != "webhook":
+        if self.mode != "webhook" and self.receiving:
             # getUpdates refuses to work while a webhook is set; keep its pending updates.
             await self.bot.delete_webhook(drop_pending_updates=False)
 
@@ -343,10 +353,25 @@ class TelegramAdapter:
         """The Bot API calls that say `message`, in order (pure)."""
         return render_parts(message)
 
+    def pace_share(self, fraction: float) -> None:
+        """Keep the flood guard's global window to this worker's share of the bot's rate
+        (the other delivery workers of the same bot use the rest)."""
+        whole = self.pace.global_per_second * self.guard.scale
+        self.guard.global_window.capacity = max(1, round(whole * fraction))
+
     async def send(self, chat_id: str, message: Outgoing, direct: bool = False) -> str:
         """Say `message` in the chat; returns the message id(s) sent, comma-separated."""
         if self.bot is None:
             raise DeliveryError("telegram adapter not started")
+        if not self.username and not self.receiving:
+            # Only the polling loop retries the first getMe; a worker that only delivers
+            # does it here (PTB needs an initialised bot to send).
+            try:
+                await self._connect()
+            except InvalidToken:
+                raise DeliveryError("telegram refused the bot token") from None
+            except TelegramError as e:
+                raise DeliveryError(f"telegram unreachable: {type(e).__name__}") from None
         refs: list[str] = []
         chat = str(chat_id)
         reply_to = message.reply_to

@@ -14,6 +14,7 @@ from core.adapter import Adapter
 from core.clock import Clock, SystemClock
 from core.commands import Feature, Registry
 from core.config import Config
+from core.courier_routes import Route
 from core.delivery import Courier, Pace
 from core.dispatcher import Dispatcher
 from core.media import MediaStore
@@ -63,14 +64,30 @@ class App:
         if work.new_timers:
             self.scheduler.plan([t for t in work.new_timers if t.state == "pending"])
 
-    async def start(self, scheduler: bool = True) -> None:
-        """Start adapters, couriers and (if elected) the scheduler; returns at once."""
+    async def start(self, scheduler: bool = True, receive: bool = True,
+                    route: Route | None = None) -> None:
+        """Start adapters, couriers and (if elected) the scheduler; returns at once.
+
+        `receive=False` makes an extra delivery worker: its doors only send, and it neither
+        runs nor stands for the scheduler (timers belong to the processes that receive).
+        `route` ("worker K of N") shares each platform's chats and global rate with the
+        platform's other workers (core.courier_routes); None serves every chat.
+        """
+        scheduler = scheduler and receive
         for platform, adapter in self.adapters.items():
-            await adapter.start(self.dispatcher.handle)
+            if receive:
+                await adapter.start(self.dispatcher.handle)
+            else:
+                await adapter.start(self.dispatcher.handle, receive=False)
+            if route is not None:
+                self.couriers[platform].take_route(route)
             self.tasks.append(asyncio.create_task(self.couriers[platform].run(),
                                                   name=f"courier-{platform}"))
         if scheduler:
             await self.scheduler.start()
+            from core import retention
+            if retention.SWEEP_TIMER in self.registry.timers:
+                retention.ensure_planned(self.services)  # the daily retention sweep
 
     async def settle(self, timeout: float = 30.0) -> None:
         """Run due timers and deliver everything ready (script mode, demos, tests)."""

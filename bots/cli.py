@@ -35,28 +35,40 @@ def _secrets(cfg) -> list[str]:
 
 
 async def _run(cfg, script: Path | None, only: list[str] | None, interactive: bool,
-               out=None) -> int:
+               out=None, deliver_only: bool = False, worker: str | None = None) -> int:
     from adapters.console_adapter import ConsoleAdapter
     from bots.app import adapters_from_config, build_app
     from core.clock import OffsetClock
+    from core.courier_routes import Route
 
+    route = Route.parse(worker) if worker else None
+    postgres = cfg.database_url().startswith("postgresql")
+    if (deliver_only or (route and route.of > 1)) and not postgres:
+        print("Extra delivery workers need PostgreSQL: they share chats out with its "
+              "advisory locks. On SQLite run one process.", file=sys.stderr)
+        return 2
+    if postgres and route is None and script is None:
+        route = Route(1, 1)  # one worker per platform: a second one started by mistake waits
     clock = OffsetClock()
     app = build_app(cfg, clock=clock)
     for adapter in adapters_from_config(cfg, app.services):
         if not only or adapter.platform in only:
             app.add_adapter(adapter)
     console = None
-    if cfg.console_enabled() or script is not None or (only and "console" in only):
+    if not deliver_only and (cfg.console_enabled() or script is not None
+                             or (only and "console" in only)):
         async def on_wait(delta: timedelta) -> None:
             await app.advance(clock, delta)
 
         console = ConsoleAdapter(app.services.media, out=out or sys.stdout, on_wait=on_wait)
         app.add_adapter(console)
     if not app.adapters:
-        print("Nothing to serve: no platform is enabled and the console is off.", file=sys.stderr)
+        print("Nothing to deliver for: no platform of these is enabled." if deliver_only else
+              "Nothing to serve: no platform is enabled and the console is off.", file=sys.stderr)
         return 2
     # Script mode is deterministic: timers run only when the script waits.
-    await app.start(scheduler=script is None)
+    await app.start(scheduler=script is None, receive=not deliver_only,
+                    route=None if script is not None else route)
     try:
         if script is not None:
             for line in script.read_text(encoding="utf-8").splitlines():
@@ -74,7 +86,10 @@ async def _run(cfg, script: Path | None, only: list[str] | None, interactive: bo
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            print(f"Tessera serving {', '.join(app.adapters)}. Ctrl-C stops.", file=sys.stderr)
+            doing = "delivering for" if deliver_only else "serving"
+            place = f" as worker {route}" if route is not None and route.of > 1 else ""
+            print(f"Tessera {doing} {', '.join(app.adapters)}{place}. Ctrl-C stops.",
+                  file=sys.stderr)
             await stop.wait()
     finally:
         await app.stop()
@@ -89,7 +104,18 @@ def cmd_run(args) -> int:
     if script is not None and not script.exists():
         print(f"no such script: {script}", file=sys.stderr)
         return 2
-    return asyncio.run(_run(cfg, script, args.only, interactive=False))
+    if args.deliver_only and (script is not None or "console" in (args.only or [])):
+        print("--deliver-only serves chat platforms; the console and scripts receive.",
+              file=sys.stderr)
+        return 2
+    if args.worker and not args.worker.startswith("1/") and not args.deliver_only:
+        # Two processes receiving for one bot would fight over its updates (Telegram refuses
+        # a second poller) and answer commands twice.
+        print(f"worker {args.worker} can only deliver: add --deliver-only (worker 1 receives).",
+              file=sys.stderr)
+        return 2
+    return asyncio.run(_run(cfg, script, args.only, interactive=False,
+                            deliver_only=args.deliver_only, worker=args.worker))
 
 
 def cmd_demo(args) -> int:
@@ -145,6 +171,14 @@ def cmd_outbox(args) -> int:
     return 0
 
 
+def _worker(spec: str) -> str:
+    from core.courier_routes import Route
+    try:
+        return str(Route.parse(spec))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `tessera` (every subcommand with its help)."""
     p = argparse.ArgumentParser(
@@ -159,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--script", help="replay a scripted console conversation and print the transcript")
     r.add_argument("--only", nargs="+", metavar="PLATFORM",
                    help="serve only these platforms (telegram, matrix, discord, console)")
+    r.add_argument("--deliver-only", action="store_true",
+                   help="an extra delivery worker: send queued messages, never receive or run "
+                        "timers (PostgreSQL; give each worker --worker K/N)")
+    r.add_argument("--worker", type=_worker, metavar="K/N",
+                   help="this process is worker K of the N that deliver for each of its "
+                        "platforms: they share the chats and the bot's rate limit (PostgreSQL)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="seed a small network (Chicago, Gaziantep, Lagos) in the console and show it")

@@ -5,6 +5,13 @@ An adapter is a thin door to one platform: it turns the platform's events into
 messages the courier gives it. It never decides anything. Five members, no more:
 `start()` (non-blocking), `stop()`, `send()`, `to_incoming(raw)` (pure) and
 `render(outgoing)` (pure), plus the set of `capabilities`.
+
+A door started with `receive=False` only delivers: it authenticates and can send, but never
+listens (no long poll, webhook, sync loop or gateway). Extra delivery workers of a platform
+run that way (`tessera run --deliver-only`), and share the bot's global rate limit among
+themselves (core.courier_routes). A door that paces its own API calls below the platform's
+global limit may offer `pace_share(fraction)`: the courier calls it, when present, with the
+part of the global rate this worker may use now, so both layers keep to the same share.
 """
 from __future__ import annotations
 
@@ -49,8 +56,13 @@ class Adapter(Protocol):
     # Longest text the platform accepts in one message.
     text_limit: int
 
-    async def start(self, on_incoming: OnIncoming) -> None:
-        """Connect and start receiving; returns once receiving runs in the background."""
+    async def start(self, on_incoming: OnIncoming, *, receive: bool = True) -> None:
+        """Connect and start receiving; returns once receiving runs in the background.
+
+        With `receive=False` only connect (log in) so that `send` works; never receive.
+        `on_incoming` is still kept: sending can learn things the core must hear (a group
+        that moved to a new id).
+        """
 
     async def stop(self) -> None:
         """Stop receiving and close connections."""

@@ -6,20 +6,26 @@ many failures dead-letters the row and tells the circle's coordinators. Rows are
 with a short lease, so several workers may share one database without sending a row twice
 in normal operation. Delivery is at-least-once: a crash between the platform accepting a
 message and the row being marked sent can repeat that one message after restart.
+
+Several workers of one platform share its chats out by route (core.courier_routes): each
+sends only to the chats of the routes it walks, at the per-chat pace, within its share of
+the platform's global rate.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import select
 
 from core.adapter import Adapter, DeliveryError, RetryAfter
 from core.clock import utc
+from core.courier_routes import CHECK_SECONDS, Route, Routes, route_of
 from core.logs import scrub
 from core.markup import directional
 from core.messages import Outgoing
@@ -42,15 +48,21 @@ class Pace:
 
 
 class _Pacer:
-    """Sliding windows per chat and a token bucket overall."""
+    """Sliding windows per chat and a token bucket overall (this worker's share of it)."""
 
     def __init__(self, pace: Pace) -> None:
         self.pace = pace
+        self.share = 1.0  # of the platform's global rate, when workers share it out
         self.chat_sends: dict[str, deque[float]] = {}
         self.blocked_until: dict[str, float] = {}
         self.global_blocked_until = 0.0
         self.tokens = float(max(1.0, pace.global_per_second))
         self.at = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Messages per second this worker may send overall."""
+        return self.pace.global_per_second * self.share
 
     def chat_wait(self, chat: str, t: float) -> float:
         """Seconds until `chat` may be sent to (0 when now)."""
@@ -65,7 +77,9 @@ class _Pacer:
 
     def take_global(self, t: float) -> float:
         """Take one global token; return 0 when taken, else seconds to wait."""
-        rate = self.pace.global_per_second
+        rate = self.rate
+        if rate <= 0:
+            return CHECK_SECONDS  # no route walked: nothing may go until one is
         self.tokens = min(max(1.0, rate), self.tokens + (t - self.at) * rate)
         self.at = t
         if self.tokens >= 1:
@@ -96,31 +110,52 @@ class Courier:
         self.retry_after_count = 0
         self.owner = f"{self.platform}-{id(self):x}"
         self.pace_wait = float("inf")  # seconds until pacing lets the next row go
+        self.routes: Routes | None = None  # None: this courier serves every chat
+        self._next_check = 0.0
+        self._busy: dict[int, int] = {}  # route -> sends in flight
+        self._sending: set[int] = set()  # ids of the rows in flight here
+        self._running = False
+
+    def take_route(self, route: Route) -> None:
+        """Serve only the chats of `route` (and of dead colleagues' routes), at its share of
+        the global rate. Until the first check this courier sends nothing."""
+        self.routes = Routes(self.services.engine, self.platform, route)
+        self._next_check = 0.0
+        self.pacer.share = -1.0  # unknown: the first round applies the real share
 
     def wake(self) -> None:
         """New rows may be waiting: look now rather than at the next poll."""
         self._wake.set()
 
     def stop(self) -> None:
-        """Finish the current round and stop."""
+        """Finish the current round and stop (a courier not running gives its routes up now)."""
         self._stopping = True
         self._wake.set()
+        if not self._running and self.routes is not None:
+            self.routes.close()
 
     async def run(self, idle_poll: float = 1.0) -> None:
         """Deliver until stopped, sleeping while nothing is ready."""
-        while not self._stopping:
-            try:
-                delay = await self.deliver_ready()
-            except Exception:
-                log.exception("%s courier round failed; retrying", self.platform)
-                delay = idle_poll
-            if self._stopping:
-                break
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(idle_poll, max(delay, 0.005)))
-            except asyncio.TimeoutError:
-                pass
+        self._running = True
+        try:
+            while not self._stopping:
+                try:
+                    delay = await self.deliver_ready()
+                except Exception:
+                    log.exception("%s courier round failed; retrying", self.platform)
+                    delay = idle_poll
+                if self._stopping:
+                    break
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(),
+                                           timeout=min(idle_poll, max(delay, 0.005)))
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._running = False
+            if self.routes is not None:
+                self.routes.close()  # colleagues take our routes over at their next check
 
     async def drain(self, timeout: float = 30.0, max_wait: float = 5.0) -> None:
         """Deliver until nothing is ready within `max_wait` seconds (script mode, tests).
@@ -139,12 +174,19 @@ class Courier:
 
     async def deliver_ready(self) -> float:
         """Send every row that may go now; return seconds until the next could (inf: none)."""
+        loop = asyncio.get_running_loop()
+        if self.routes is not None:
+            if loop.time() >= self._next_check:
+                self._check_routes(loop.time())
+            self._apply_share(loop.time())
+            if self.pacer.rate <= 0:  # routes taken less than a second ago: not yet
+                self.pace_wait = 0.25
+                return 0.25
         now = self.services.clock.now()
         self.pace_wait = float("inf")
         heads = self._heads(now)
         if not heads:
-            return float("inf")
-        loop = asyncio.get_running_loop()
+            return CHECK_SECONDS if self.routes is not None else float("inf")
         t = loop.time()
         next_wait = float("inf")
         ready: list[OutboxMessage] = []
@@ -158,19 +200,31 @@ class Courier:
                 next_wait = min(next_wait, pace)
             else:
                 ready.append(row)
+        # A round holds about a second of this worker's budget, so a long backlog never keeps
+        # it from noticing colleagues that died or came back.
+        ready = ready[:max(self.concurrency, math.ceil(self.pacer.rate))]
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: OutboxMessage) -> None:
             async with sem:
                 while True:
+                    route = self._route(row.chat_id)
+                    if route is None:
+                        return  # handed to a colleague meanwhile
                     g = self.pacer.take_global(loop.time())
                     if g == 0:
                         break
                     await asyncio.sleep(g)
                 if not self._claim(row.id):
                     return
-                self.pacer.record(row.chat_id, loop.time())
-                await self._send(row)
+                self._busy[route] = self._busy.get(route, 0) + 1
+                self._sending.add(row.id)
+                try:
+                    self.pacer.record(row.chat_id, loop.time())
+                    await self._send(row)
+                finally:
+                    self._busy[route] -= 1
+                    self._sending.discard(row.id)
 
         if ready:
             await asyncio.gather(*(one(r) for r in ready))
@@ -179,18 +233,80 @@ class Courier:
         return next_wait
 
     def _heads(self, now: datetime) -> list[OutboxMessage]:
-        """The oldest pending row of each chat (later rows wait for it: order per chat)."""
+        """The oldest pending row of each chat this courier serves (later rows wait for it:
+        order per chat), oldest first."""
+        pending = (OutboxMessage.platform == self.platform, OutboxMessage.state == "pending")
         with unit_of_work(self.services.engine) as s:
-            rows = s.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.platform == self.platform, OutboxMessage.state == "pending")
-                .order_by(OutboxMessage.id).limit(5000)
-            ).all()
-        heads: dict[tuple[str, bool], OutboxMessage] = {}
-        for r in rows:
-            heads.setdefault((r.chat_id, r.direct), r)
-        return [r for r in heads.values()
-                if r.lease_until is None or utc(r.lease_until) <= now]
+            # Every chat's first row, however long one chat's queue: a group with thousands
+            # waiting must not hide the other chats' heads behind it.
+            firsts = s.exec(select(OutboxMessage.chat_id, func.min(OutboxMessage.id))
+                            .where(*pending)
+                            .group_by(OutboxMessage.chat_id, OutboxMessage.direct)).all()
+            ids = sorted(i for chat, i in firsts if self._route(chat) is not None)[:5000]
+            rows: list[OutboxMessage] = []
+            for at in range(0, len(ids), 500):
+                rows += s.exec(select(OutboxMessage).where(
+                    OutboxMessage.id.in_(ids[at:at + 500]))).all()
+        rows.sort(key=lambda r: r.id)
+        return [r for r in rows if r.state == "pending"
+                and (r.lease_until is None or utc(r.lease_until) <= now)]
+
+    def _route(self, chat_id: str) -> int | None:
+        """The route `chat_id` is on when this courier serves it now (1 without routes)."""
+        if self.routes is None:
+            return 1
+        return route_of(chat_id, self.routes.own.of) if self.routes.serves(chat_id) else None
+
+    # -- sharing a platform with other workers ---------------------------------------------
+    def _check_routes(self, t: float) -> None:
+        self._next_check = t + CHECK_SECONDS
+        busy = {route for route, n in self._busy.items() if n > 0}
+        gained, lost = self.routes.check(t, busy)
+        if lost:  # a later walker primes itself from the database
+            of = self.routes.own.of
+            for chat in [c for c in self.pacer.chat_sends if route_of(c, of) in lost]:
+                del self.pacer.chat_sends[chat]
+        if gained:
+            self._take_over(gained)
+
+    def _take_over(self, gained: set[int]) -> None:
+        """Start walking `gained`: whoever walked it before is gone (its locks were released
+        with its connection, or it handed the route back with nothing in flight), so its
+        leases are void; and the chats' recent sends count against their windows here."""
+        of, now = self.routes.own.of, self.services.clock.now()
+        loop_now = asyncio.get_running_loop().time()
+        since = now - timedelta(seconds=self.pacer.pace.chat_window)
+        with unit_of_work(self.services.engine) as s:
+            leased = s.exec(select(OutboxMessage.id, OutboxMessage.chat_id).where(
+                OutboxMessage.platform == self.platform, OutboxMessage.state == "pending",
+                OutboxMessage.lease_until != None)).all()  # noqa: E711
+            void = [i for i, chat in leased
+                    if route_of(chat, of) in gained and i not in self._sending]
+            if void:
+                s.exec(update(OutboxMessage).where(OutboxMessage.id.in_(void),
+                                                   OutboxMessage.state == "pending")
+                       .values(lease_until=None))
+            recent = s.exec(select(OutboxMessage.chat_id, OutboxMessage.sent_at).where(
+                OutboxMessage.platform == self.platform, OutboxMessage.state == "sent",
+                OutboxMessage.sent_at >= since).order_by(OutboxMessage.sent_at)).all()
+        for chat, sent_at in recent:
+            if route_of(chat, of) in gained:
+                self.pacer.record(chat, loop_now - (now - utc(sent_at)).total_seconds())
+        if void:
+            log.info("%s courier took over %d claimed message(s) on routes %s", self.platform,
+                     len(void), sorted(gained))
+
+    def _apply_share(self, t: float) -> None:
+        """Use the walked routes' part of the global rate; tell the door, which may pace its
+        own calls (see `core.adapter`)."""
+        share = self.routes.share_at(t) if self.routes is not None else 1.0
+        if share == self.pacer.share:
+            return
+        self.pacer.share = share
+        self.pacer.tokens = min(self.pacer.tokens, max(1.0, self.pacer.rate))
+        tell = getattr(self.adapter, "pace_share", None)
+        if tell is not None:
+            tell(share)
 
     def _claim(self, row_id: int) -> bool:
         now = self.services.clock.now()
@@ -207,6 +323,8 @@ class Courier:
     async def _send(self, row: OutboxMessage) -> None:
         msg = Outgoing.from_json(row.payload)
         msg.text = directional(msg.text, msg.lang)
+        for a in msg.attachments:  # a chart's caption is read like text, under the picture
+            a.caption = directional(a.caption, msg.lang)
         try:
             ref = await self.adapter.send(row.chat_id, msg, direct=row.direct)
         except RetryAfter as ra:
