@@ -32,7 +32,7 @@ from core.media import MediaStore
 from core.messages import Attachment, Incoming, Outgoing, ReplyTo, Sender
 
 CONSOLE_HELP = __doc__.split("\n\n", 1)[1]
-_CODE = re.compile(r"`([A-Z0-9]{3,5}(?:-[A-Z0-9]{3,5})+)`")
+_CODE = re.compile(r"`([A-Z0-9]{3,8}(?:-[A-Z0-9]{3,8})+)`")  # invite, link and FORGET- codes
 
 
 @dataclass

@@ -342,10 +342,12 @@ async def archive_show(ctx: Context, id: int) -> Outgoing:
 
 @feature.command("archive withdraw", args=[Arg("id", PositiveInt)], who=MEMBER, where=IN_CIRCLE)
 async def archive_withdraw(ctx: Context, id: int) -> str:
+    from core.retention import release
     try:
-        svc.withdraw_entry(ctx.session, id, ctx.person.id, ctx.now)
+        files = svc.withdraw_entry(ctx.session, id, ctx.person.id, ctx.now)
     except svc.ArchiveProblem as p:
         raise _problem(p) from None
+    release(ctx.session, ctx.services.media, files)  # unless the same file is used elsewhere
     ctx.audit("archive.withdraw", entry_id=id)
     return ctx.tr("archive.withdrawn", id=id)
 
@@ -601,6 +603,7 @@ def _export_person(session, person_id: int) -> dict:
 def _erase_person(work, person_id: int) -> None:
     """Erase the person's entries' texts and the media they attached."""
     from core.archive import erase_person_archive
+    from core.retention import release
     erased = erase_person_archive(work.session, person_id)
-    for key in erased.media_keys:
-        work.services.media.delete(key)
+    # Files are stored by content: the same attachment may still be someone else's.
+    release(work.session, work.services.media, erased.media_keys)

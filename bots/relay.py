@@ -543,10 +543,11 @@ def _erase_person(work, person_id: int) -> None:
     the parts stay as empty placeholders so legs and dossiers keep their shape."""
     from sqlalchemy import delete, update
 
+    from core.retention import release
     from core.storage.relay import RelayPart as _Part, RelayTranslation as _Tr
     s, theirs = work.session, _Part.author_id == person_id
     recordings = s.exec(select(_Part.media_key).where(theirs, _Part.media_key.is_not(None))).all()
     s.exec(delete(_Tr).where(_Tr.part_id.in_(select(_Part.id).where(theirs))))
     s.exec(update(_Part).where(theirs).values(text="", transcript=None, media_key=None))
-    for key in recordings:
-        work.services.media.delete(key)
+    # Files are stored by content: the same recording may still be someone else's.
+    release(s, work.services.media, recordings)

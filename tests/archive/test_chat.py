@@ -180,3 +180,26 @@ async def test_withdrawal_leaves_no_text_behind(town):
         c.execute(text("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, archive_fts, 'row')"))
         terms = {t for (t,) in c.execute(text("SELECT term FROM temp.vocab"))}
         assert "personally" not in terms and "again" in terms
+
+
+async def test_withdrawal_removes_attached_files_nobody_else_uses(town):
+    from core.messages import Attachment
+    await town.network(BERLIN, LAGOS)
+    media = town.app.services.media
+
+    def attached(data: bytes) -> ReplyTo:
+        key = media.put(data, "image/jpeg")
+        photo = Attachment(kind="image", mime_type="image/jpeg", size=len(data),
+                           filename="gate.jpg", path=key)
+        return ReplyTo(message_id=f"m-{key[:6]}", text="At the depot gate", attachments=[photo])
+
+    own, shared = attached(b"only anna's photo"), attached(b"the same leaflet photo")
+    await town.say("berlin", "anna", "/archive report one", reply_to=own)
+    await town.say("berlin", "anna", "/archive report two", reply_to=shared)
+    await town.say("lagos", "amaka", "/archive report three",
+                   reply_to=attached(b"the same leaflet photo"))
+    own_key, shared_key = own.attachments[0].path, shared.attachments[0].path
+    await town.say("berlin", "anna", "/archive withdraw 1")
+    await town.say("berlin", "anna", "/archive withdraw 2")
+    assert not media.exists(own_key)
+    assert media.exists(shared_key)  # Lagos' entry still shows the same photo
