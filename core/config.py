@@ -115,6 +115,8 @@ class Config:
             for key, value in self.values[section].items():
                 if isinstance(value, (int, float)) and value <= 0:
                     raise ConfigError(f"{section}.{key}: must be greater than zero")
+        from core.retention import settings as retention_settings
+        retention_settings(self)  # refused at start, not first at 03:00 when the sweep runs
         tg = self.values["telegram"]
         if tg["enabled"]:
             if not self.secret("telegram", "token"):

@@ -31,6 +31,12 @@ def test_lookup_order_and_unknown_keys(tmp_path, monkeypatch):
     other.write_text('[delivery]\nmax_attempts = 0\n')
     with pytest.raises(ConfigError, match="delivery.max_attempts: must be greater than zero"):
         load_config(str(other), env={})
+    other.write_text('[retention]\nmedia_days = -5\n')
+    with pytest.raises(ConfigError, match="retention.media_days: 0 .keep. or a number of days"):
+        load_config(str(other), env={})
+    other.write_text('[retention]\nsweep_hour_utc = 24\n')
+    with pytest.raises(ConfigError, match="retention.sweep_hour_utc"):
+        load_config(str(other), env={})
 
 
 def test_placeholders_and_missing_secrets_are_refused(tmp_path):
