@@ -122,6 +122,8 @@ class App:
         await self.scheduler.stop()
         for courier in self.couriers.values():
             courier.stop()
+        # Sends already handed to a platform get a moment to finish before the doors close.
+        await asyncio.gather(*(c.finish(5.0) for c in self.couriers.values()))
         for adapter in self.adapters.values():
             try:
                 await adapter.stop()

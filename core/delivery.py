@@ -115,6 +115,10 @@ class Courier:
         self._busy: dict[int, int] = {}  # route -> sends in flight
         self._sending: set[int] = set()  # ids of the rows in flight here
         self._running = False
+        # Sends run as tasks of their own, one chat at a time: a slow chat (a platform making
+        # us wait out a bucket, a server that hangs) never holds back the other chats.
+        self._tasks: dict[tuple[str, bool], asyncio.Task] = {}
+        self._sem: asyncio.Semaphore | None = None
 
     def take_route(self, route: Route) -> None:
         """Serve only the chats of `route` (and of dead colleagues' routes), at its share of
@@ -154,6 +158,8 @@ class Courier:
                     pass
         finally:
             self._running = False
+            for task in self._tasks.values():  # App.stop gave them time to finish first
+                task.cancel()
             if self.routes is not None:
                 self.routes.close()  # colleagues take our routes over at their next check
 
@@ -166,6 +172,9 @@ class Courier:
         end = loop.time() + timeout
         while loop.time() < end:
             await self.deliver_ready()
+            if any(not task.done() for task in self._tasks.values()):
+                await self.finish(max(0.0, end - loop.time()))
+                continue  # something went out: the chats' next rows may be ready now
             # Only pacing waits are waited out here; rows due later by the clock (a back-off,
             # a retry-after) stay queued, so a fake clock in tests never stalls the drain.
             if self.pace_wait > max_wait:
@@ -184,7 +193,8 @@ class Courier:
                 return 0.25
         now = self.services.clock.now()
         self.pace_wait = float("inf")
-        heads = self._heads(now)
+        flying = {chat for chat, task in self._tasks.items() if not task.done()}
+        heads = [r for r in self._heads(now) if (r.chat_id, r.direct) not in flying]
         if not heads:
             return CHECK_SECONDS if self.routes is not None else float("inf")
         t = loop.time()
@@ -202,11 +212,12 @@ class Courier:
                 ready.append(row)
         # A round holds about a second of this worker's budget, so a long backlog never keeps
         # it from noticing colleagues that died or came back.
-        ready = ready[:max(self.concurrency, math.ceil(self.pacer.rate))]
-        sem = asyncio.Semaphore(self.concurrency)
+        ready = ready[:max(0, max(self.concurrency, math.ceil(self.pacer.rate)) - len(flying))]
+        if self._sem is None or not flying:  # (a courier may outlive one event loop)
+            self._sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: OutboxMessage) -> None:
-            async with sem:
+            async with self._sem:
                 while True:
                     route = self._route(row.chat_id)
                     if route is None:
@@ -226,11 +237,32 @@ class Courier:
                     self._busy[route] -= 1
                     self._sending.discard(row.id)
 
+        for row in ready:
+            chat = (row.chat_id, row.direct)
+            self._tasks[chat] = asyncio.create_task(one(row), name=f"send-{self.platform}-{row.id}")
+            self._tasks[chat].add_done_callback(lambda task, chat=chat: self._sent(chat, task))
         if ready:
-            await asyncio.gather(*(one(r) for r in ready))
             self.pace_wait = 0.0
-            return 0.0
-        return next_wait
+        return next_wait  # and a finished send wakes the next round at once
+
+    def _sent(self, chat: tuple[str, bool], task: asyncio.Task) -> None:
+        if self._tasks.get(chat) is task:
+            del self._tasks[chat]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s courier send failed outside its own error handling", self.platform,
+                      exc_info=task.exception())
+        self._wake.set()
+
+    async def finish(self, timeout: float = 10.0) -> None:
+        """Wait for the sends in flight (up to `timeout` seconds; the rest are cancelled and,
+        their rows still leased, retried after the lease by whoever walks their chats)."""
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def _heads(self, now: datetime) -> list[OutboxMessage]:
         """The oldest pending row of each chat this courier serves (later rows wait for it:

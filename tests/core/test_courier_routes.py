@@ -147,6 +147,7 @@ async def _until_sent(engine, courier, rounds: int = 400) -> None:
     """Let `courier` deliver until no 'beta' row is pending (bounded)."""
     for _ in range(rounds):
         await courier.deliver_ready()
+        await courier.finish()
         with unit_of_work(engine) as s:
             if not s.exec(select(OutboxMessage.id).where(OutboxMessage.platform == "beta",
                                                          OutboxMessage.state == "pending")).first():

@@ -30,6 +30,23 @@ async def test_order_is_kept_per_chat(town):
     assert [d.text for d in beta if d.chat_id == "c2"] == [f"two-{i}" for i in range(30)]
 
 
+async def test_a_chat_that_keeps_us_waiting_does_not_hold_the_others(town):
+    import asyncio
+    beta = town.platforms["beta"]
+    beta.hold["slow"] = asyncio.Event()
+    _queue(town, "beta", "slow", ["first", "second"])
+    _queue(town, "beta", "c2", [f"two-{i}" for i in range(5)])
+    town.app.couriers["beta"].wake()  # the running courier, not a drain
+    for _ in range(200):
+        if len([d for d in beta.delivered if d.chat_id == "c2"]) == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert [d.text for d in beta.delivered] == [f"two-{i}" for i in range(5)]
+    beta.hold["slow"].set()
+    await town.app.settle()
+    assert [d.text for d in beta.delivered if d.chat_id == "slow"] == ["first", "second"]
+
+
 async def test_retry_after_holds_the_chat_and_loses_nothing(town):
     beta = town.platforms["beta"]
     beta.fail_next = [RetryAfter(0.2)]

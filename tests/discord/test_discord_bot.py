@@ -229,6 +229,7 @@ async def test_a_429_never_drops_a_message(world, clock):
     world.enqueue("lagos", Outgoing(text="Kickoff in one hour."))
     courier = world.app.couriers["discord"]
     await courier.deliver_ready()
+    await courier.finish()  # the round's sends run as tasks
     assert courier.retry_after_count == 1 and dpytest.sent_queue.empty()
     await asyncio.sleep(0.02)
     clock.advance(timedelta(seconds=1))
@@ -261,6 +262,7 @@ async def test_a_forbidden_channel_is_a_permanent_failure(world):
     world.adapter.client.http.send_message = send_message
     world.enqueue("lagos", Outgoing(text="Hello?"))
     await world.app.couriers["discord"].deliver_ready()
+    await world.app.couriers["discord"].finish()
     with unit_of_work(world.app.services.engine) as s:
         row = s.exec(select(OutboxMessage)).one()
     assert (row.state, row.attempts) == ("dead", 1)

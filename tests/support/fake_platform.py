@@ -32,6 +32,7 @@ class FakePlatform:
     delivered: list[Delivered] = field(default_factory=list)
     fail_next: list[Exception] = field(default_factory=list)
     on_incoming: object = None
+    hold: dict = field(default_factory=dict)  # chat id -> asyncio.Event: sends there wait for it
 
     async def start(self, on_incoming) -> None:
         self.on_incoming = on_incoming
@@ -40,9 +41,11 @@ class FakePlatform:
         pass
 
     async def send(self, chat_id: str, message: Outgoing, direct: bool = False) -> str:
+        import asyncio
+        if chat_id in self.hold:  # a platform that keeps us waiting in this one chat
+            await self.hold[chat_id].wait()
         if self.fail_next:
             raise self.fail_next.pop(0)
-        import asyncio
         self.delivered.append(Delivered(chat_id, direct, message, asyncio.get_running_loop().time()))
         return f"{self.platform}-{len(self.delivered)}"
 
