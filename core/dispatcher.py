@@ -137,7 +137,8 @@ class Dispatcher:
         inc = ctx.incoming
         for msg in ctx.replies:
             outbox.enqueue(ctx.session, inc.platform, inc.chat_id, msg, now=ctx.now,
-                           circle_id=ctx.circle.id if ctx.circle else None)
+                           circle_id=ctx.circle.id if ctx.circle else None,
+                           person_id=ctx.person.id if inc.is_direct else None)
 
     # -- bodies ----------------------------------------------------------------------------
     async def _flooded(self, ctx: Context) -> None:

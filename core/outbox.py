@@ -17,11 +17,12 @@ from core.storage.models import OutboxMessage
 
 def enqueue(session: Session, platform: str, chat_id: str, message: Outgoing, *, now: datetime,
             circle_id: int | None = None, direct: bool = False, key: str | None = None,
-            not_before: datetime | None = None) -> bool:
+            not_before: datetime | None = None, person_id: int | None = None) -> bool:
     """Queue `message` for `chat_id` on `platform`, due at `now` (or `not_before`).
 
     `key` makes the call idempotent: a second enqueue with the same key is ignored and
-    returns False (used by timers, so a retried job never speaks twice).
+    returns False (used by timers, so a retried job never speaks twice). `person_id` marks a
+    private message with the person it is for (see `core.privacy.erase_person`).
     """
     if key is not None:
         exists = session.exec(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first()
@@ -34,6 +35,7 @@ def enqueue(session: Session, platform: str, chat_id: str, message: Outgoing, *,
         "platform": platform, "chat_id": str(chat_id), "direct": direct, "circle_id": circle_id,
         "payload": message.to_json(), "idempotency_key": key, "state": "pending",
         "attempts": 0, "next_attempt_at": not_before or now, "created_at": now,
+        "person_id": person_id,
     })
     return True
 

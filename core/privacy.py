@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
 from core.retention import release
 from core.storage.models import (
-    Account, AuditEntry, Circle, ExpiredMedia, LinkCode, Membership, OutboxMessage, Person,
+    Account, AdapterState, AuditEntry, Circle, ExpiredMedia, LinkCode, Membership, OutboxMessage,
+    Person,
 )
 
 
@@ -79,17 +80,27 @@ def erase_person(work, person_id: int, erasers: tuple) -> None:
     names = {n for n in [person.display_name, *(a.display_name for a in accounts)] if n and len(n) > 2}
     stub = f"erased member #{person.id}"
     files: set[str] = set()
+    private = [OutboxMessage.person_id == person_id]
     for acc in accounts:
         # Private messages to the person go; their name leaves messages kept for others.
-        # (Replies in a private chat carry no circle; where the platform names that chat
-        # after the person, as Telegram does, they go as well.)
-        for row in session.exec(select(OutboxMessage).where(
-                OutboxMessage.platform == acc.platform,
-                or_(OutboxMessage.direct == True, OutboxMessage.circle_id == None),  # noqa: E711,E712
-                OutboxMessage.chat_id == acc.platform_user_id)).all():
-            files.update(a.get("path") for a in row.payload.get("attachments") or []
-                         if isinstance(a, dict) and a.get("path"))
-            session.delete(row)
+        # Each is marked with the person; older rows are found by the chat: named after the
+        # person (Telegram), or the private room a door remembered for them (Matrix).
+        private.append(and_(OutboxMessage.platform == acc.platform,
+                            or_(OutboxMessage.direct == True,  # noqa: E712
+                                OutboxMessage.circle_id == None),  # noqa: E711
+                            OutboxMessage.chat_id == acc.platform_user_id))
+        room = session.get(AdapterState, f"{acc.platform}:dm:{acc.platform_user_id}")
+        if room is not None:
+            if room.value.get("room"):
+                private.append(and_(OutboxMessage.platform == acc.platform,
+                                    OutboxMessage.circle_id == None,  # noqa: E711
+                                    OutboxMessage.chat_id == str(room.value["room"])))
+            session.delete(room)  # which room is theirs is about them too
+    for row in session.exec(select(OutboxMessage).where(or_(*private))).all():
+        files.update(a.get("path") for a in row.payload.get("attachments") or []
+                     if isinstance(a, dict) and a.get("path"))
+        session.delete(row)
+    for acc in accounts:
         session.delete(acc)
     # Files sent to them privately (a /mydata archive holds everything about them) go too,
     # unless something else still uses the same content.

@@ -104,7 +104,7 @@ class Work:
         acc = accounts[0]
         msg = self._build(person.language or fallback_lang or "en", build, params)
         outbox.enqueue(self.session, acc.platform, acc.platform_user_id, msg, now=self.now,
-                       direct=True, key=key)
+                       direct=True, key=key, person_id=person.id)
         return True
 
     def tell_coordinators(self, circle: Circle, build: MessageBuilder | str, /, *,

@@ -172,6 +172,9 @@ class OutboxMessage(SQLModel, table=True):
     message_ref: str | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     lease_until: datetime | None = UtcField(nullable=True)
+    # The person a private message is for (a reply in their private chat, a notice to them),
+    # so that erasing them removes it whatever the platform calls that chat.
+    person_id: int | None = Field(default=None, index=True)
 
 
 class Timer(SQLModel, table=True):

@@ -88,3 +88,27 @@ async def test_erasure_keeps_the_ledger_verifiable_and_the_tally(town):
         assert len(parts) == 1 and parts[0].text == ""  # the leg keeps its shape, not her words
     out = await town.say("lagos", "amaka_again", "/archive search Acme")
     assert "Amaka's own words" not in " ".join(out)
+
+
+async def test_erasure_removes_private_chats_whatever_the_platform_calls_them(town):
+    from core import outbox
+    from core.messages import Outgoing
+    from core.storage.models import AdapterState
+    await town.network(LAGOS)
+    await town.say("lagos", "amaka", "/whoami", direct=True)  # her private chat: "dm:amaka"
+    with unit_of_work(town.app.services.engine) as s:
+        # A door that names private rooms on its own (Matrix) remembers hers, and a message
+        # from before messages were marked with their person waits there.
+        s.add(AdapterState(key="console:dm:amaka", value={"room": "!a1b2:example.org"}))
+        outbox.enqueue(s, "console", "!a1b2:example.org", Outgoing(text="About your pledge"),
+                       now=town.clock.now())
+        in_group = s.exec(select(OutboxMessage.id).where(OutboxMessage.chat_id == "lagos")).all()
+    out = await town.say("lagos", "amaka", "/forgetme")
+    code = out[-1].split("/forgetme ")[1].split()[0]
+    await town.say("lagos", "amaka", f"/forgetme {code}")
+    with unit_of_work(town.app.services.engine) as s:
+        chats = {r.chat_id for r in s.exec(select(OutboxMessage)).all()}
+        assert "dm:amaka" not in chats and "!a1b2:example.org" not in chats
+        assert s.get(AdapterState, "console:dm:amaka") is None
+        kept = s.exec(select(OutboxMessage.id).where(OutboxMessage.chat_id == "lagos")).all()
+        assert set(in_group) <= set(kept)  # what the circle was told stays (without her name)
