@@ -184,7 +184,8 @@ async def vote(ctx: Context, draw: int, choice: str) -> str:
                   deadline=format_local(receipt.ballot.closes_at, ctx.tz, ctx.lang))
     if settings.show_tally:
         tally = svc.count_ballot(ctx.session, receipt.draw, receipt.ballot)
-        text += "\n" + words.tally_text(ctx.lang, tally, _names(ctx, receipt.ballot.eligible))
+        text += "\n" + words.tally_text(ctx.lang, tally, {ctx.circle.id: ctx.circle.name},
+                                         focus=ctx.circle.id, number=draw)
     return text
 
 

@@ -106,16 +106,24 @@ def ballot_poll(lang: str, draw: TreasuryDraw, requester: Circle) -> Poll:
     return Poll(question=question[:250], options=options, ref=f"ballot:{draw.id}")
 
 
-def tally_text(lang: str, tally: Tally, names: dict[int, str]) -> str:
-    """Per circle counts and the overall state."""
+def tally_text(lang: str, tally: Tally, names: dict[int, str], focus: int | None = None,
+               number: int | None = None) -> str:
+    """The overall state and per circle counts; with `focus`, only that circle's line and
+    a pointer to `/treasury ballot <number>` for the others (a vote's reply in a network of
+    fifty circles should not be fifty lines long)."""
     lines = [i18n.t(lang, "treasury.tally_head", yes=tally.yes, no=tally.no,
                     abstain=tally.abstain, took_part=tally.took_part, eligible=tally.eligible,
                     unit=i18n.t(lang, f"treasury.unit_{tally.counting.value}"))]
     for cid, count in tally.per_circle.items():
+        if focus is not None and cid != focus:
+            continue
         decision = count.decision.value if count.decision else "none"
         lines.append(i18n.t(lang, "treasury.tally_circle", circle=names.get(cid, f"#{cid}"),
                             yes=count.yes, no=count.no, abstain=count.abstain,
                             decision=i18n.t(lang, f"treasury.decision_{decision}")))
+    others = len(tally.per_circle) - (focus in tally.per_circle)
+    if focus is not None and others > 0:
+        lines.append(i18n.t(lang, "treasury.tally_others", count=others, number=number))
     return "\n".join(lines)
 
 

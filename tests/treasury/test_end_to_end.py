@@ -58,7 +58,11 @@ async def test_a_draw_from_request_to_disbursement_across_three_platforms(any_tt
     out = await say(town, "gaziantep", "gaziantep_ben", "/treasury vote 1 yes")
     assert "changed your vote on ballot #1 to Yes" in out
     out = await say(town, "chicago", "chicago_ana", "/treasury vote 1 yes")
-    assert "Gaziantep: 2 yes, 0 no" in out  # the tally so far is visible
+    # The tally so far: overall and the voter's own circle; the ballot shows every circle.
+    assert "Tally: 2 yes" in out and "Chicago: 1 yes, 0 no" in out  # counted per circle
+    assert "Gaziantep" not in out and "/treasury ballot 1" in out
+    out = await say(town, "chicago", "chicago_ana", "/treasury ballot 1")
+    assert "Gaziantep: 2 yes, 0 no" in out
     out = await say(town, "lagos", "lagos_ben", "/treasury vote 1 yes")
 
     early = await say(town, "lagos", "lagos_coord", "/treasury close 1")

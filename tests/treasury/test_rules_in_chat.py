@@ -41,6 +41,8 @@ async def test_linked_accounts_vote_once(ttown):
     await say(town, "chicago", "maria", "/treasury vote 1 yes")
     out = await say(town, "lagos", "maria_on_beta", "/treasury vote 1 no")
     assert "changed your vote" in out and "(for Lagos)" in out
+    assert "Lagos: 0 yes, 1 no" in out
+    out = await say(town, "lagos", "maria_on_beta", "/treasury ballot 1")
     assert "Chicago: 0 yes, 0 no" in out and "Lagos: 0 yes, 1 no" in out
     with unit_of_work(town.app.services.engine) as s:
         assert len(s.exec(select(TreasuryVote)).all()) == 1
