@@ -66,6 +66,8 @@ def add_kind(session: Session, network_id: int, name: str) -> str:
 def check_kind(session: Session, network_id: int, kind: str) -> str:
     """`kind` normalised, or a problem listing the network's kinds."""
     k = "_".join(words(kind))
+    if k in DEFAULT_KINDS:  # most entries: no need to read the network's own kinds
+        return k
     known = kinds(session, network_id)
     if k not in known:
         raise ArchiveProblem("archive.bad_kind", kind=kind, kinds=", ".join(known))
@@ -355,8 +357,7 @@ def add_entry(session: Session, *, circle: Circle, author_id: int | None, kind: 
         session.add(ArchiveTag(entry_id=entry.id, tag=tag))
     for actor_id in named:
         session.add(ArchiveMention(entry_id=entry.id, actor_id=actor_id))
-    session.flush()
-    result.entry = entry
+    result.entry = entry  # (tags and mentions are written with the unit of work)
     result.actors = sorted(named.values(), key=lambda a: a.name.casefold())
     return result
 
