@@ -256,7 +256,9 @@ def open_treasury(work: Work, network: Network, settings: TreasurySettings) -> H
 
     The first circle to have joined holds it first; the rotation follows join order.
     """
-    if stewardship(work.session, network.id) is not None:
+    # Asked on every treasury command: whether the row exists, without reading its lists.
+    if work.session.exec(select(TreasuryStewardship.network_id).where(
+            TreasuryStewardship.network_id == network.id)).first() is not None:
         return None
     circles = active_circles(work.session, network.id, work.now)
     if not circles:
