@@ -109,7 +109,12 @@ class Outgoing:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for the outbox."""
-        return asdict(self)
+        # Field by field: every command writes one, and asdict's deep copy of plain strings
+        # cost more than the row's INSERT.
+        return {"text": self.text, "attachments": [asdict(a) for a in self.attachments],
+                "choices": [asdict(c) for c in self.choices],
+                "poll": asdict(self.poll) if self.poll is not None else None,
+                "close_ref": self.close_ref, "reply_to": self.reply_to, "lang": self.lang}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Outgoing":
