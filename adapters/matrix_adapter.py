@@ -45,6 +45,8 @@ from nio import (
 )
 from nio.api import MessageDirection
 from sqlalchemy.engine import Engine
+from sqlmodel import select
+
 from core import i18n, outbox
 from core.adapter import HTML, POLLS, VOICE, DeliveryError, OnIncoming, RetryAfter
 from core.clock import Clock, SystemClock
@@ -52,6 +54,7 @@ from core.config import Config
 from core.media import MediaStore, MediaTooLarge
 from core.messages import Incoming, Outgoing
 from core.storage import unit_of_work
+from core.storage.models import Account, Person
 
 from adapters import matrix_events, matrix_render
 from adapters.matrix_events import MatrixEvent, RoomView
@@ -433,16 +436,32 @@ class MatrixAdapter:
         await self.client.room_forget(room_id)
 
     # -- encrypted rooms --------------------------------------------------------------------
+    @staticmethod
+    def _room_language(session, room_id: str, sender: str | None) -> str:
+        from core.circles import circle_for_chat
+        circle = circle_for_chat(session, PLATFORM, room_id)
+        if circle is not None and circle.language:
+            return circle.language
+        if sender:
+            acc = session.exec(select(Account).where(Account.platform == PLATFORM,
+                                                     Account.platform_user_id == sender)).first()
+            person = session.get(Person, acc.person_id) if acc else None
+            if person is not None and person.language:
+                return person.language
+        return "en"
+
     def _warn_encrypted(self, room_id: str, sender: str | None, room: MatrixRoom | None) -> None:
         """Queue a clear notice through the outbox (once per room, once per sender)."""
-        if sender:
-            name = (room.user_name(sender) if room else None) or matrix_events.localpart(sender)
-            text, key = (i18n.t("en", "matrix.encrypted_message", name=name),
-                         f"matrix:encrypted:{room_id}:{sender}")
-        else:
-            text, key = i18n.t("en", "matrix.encrypted_room"), f"matrix:encrypted:{room_id}"
         with unit_of_work(self.engine) as session:
-            outbox.enqueue(session, PLATFORM, room_id, Outgoing(text=text),
+            # In the circle's language when the room is one (else the sender's, else English).
+            lang = self._room_language(session, room_id, sender)
+            if sender:
+                name = (room.user_name(sender) if room else None) or matrix_events.localpart(sender)
+                text, key = (i18n.t(lang, "matrix.encrypted_message", name=name),
+                             f"matrix:encrypted:{room_id}:{sender}")
+            else:
+                text, key = i18n.t(lang, "matrix.encrypted_room"), f"matrix:encrypted:{room_id}"
+            outbox.enqueue(session, PLATFORM, room_id, Outgoing(text=text, lang=lang),
                            now=self.clock.now(), key=key)
         if sender:  # the room notice too, in case the encryption event came before us
             self._warn_encrypted(room_id, None, room)

@@ -157,3 +157,32 @@ def test_a_429_becomes_retry_after_for_the_whole_account():
     with pytest.raises(DeliveryError) as refused:
         _raise_for(forbidden)
     assert refused.value.permanent
+
+
+def test_encryption_notices_speak_the_circles_or_the_senders_language(tmp_path):
+    from datetime import datetime, timezone
+
+    from adapters.matrix_adapter import MatrixAdapter
+    from core.storage import make_engine, unit_of_work, upgrade
+    from core.storage.models import Account, Circle, Network, Person
+
+    now = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine)
+    with unit_of_work(engine) as s:
+        net = Network(name="Net", created_at=now)
+        s.add(net)
+        s.flush()
+        s.add(Circle(network_id=net.id, name="Cairo", city="Cairo", country="EG",
+                     timezone="Africa/Cairo", language="ar", platform="matrix", chat_id=ROOM,
+                     active_from=now))
+        olena = Person(display_name="Olena", language="uk", created_at=now)
+        s.add(olena)
+        s.flush()
+        s.add(Account(person_id=olena.id, platform="matrix", platform_user_id="@olena:example.org",
+                      display_name="Olena"))
+    with unit_of_work(engine) as s:
+        assert MatrixAdapter._room_language(s, ROOM, "@olena:example.org") == "ar"
+        assert MatrixAdapter._room_language(s, "!elsewhere:x", "@olena:example.org") == "uk"
+        assert MatrixAdapter._room_language(s, "!elsewhere:x", "@nobody:x") == "en"
+    engine.dispose()
