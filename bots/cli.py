@@ -51,7 +51,8 @@ async def _run(cfg, script: Path | None, only: list[str] | None, interactive: bo
         route = Route(1, 1)  # one worker per platform: a second one started by mistake waits
     clock = OffsetClock()
     app = build_app(cfg, clock=clock)
-    for adapter in adapters_from_config(cfg, app.services):
+    # A script plays in the console alone: replaying it must never speak in real chats.
+    for adapter in adapters_from_config(cfg, app.services) if script is None else []:
         if not only or adapter.platform in only:
             app.add_adapter(adapter)
     console = None

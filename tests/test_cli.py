@@ -51,6 +51,19 @@ def test_script_mode_prints_a_transcript(tmp_path):
     assert (tmp_path / "data" / "tessera.db").exists()
 
 
+def test_a_script_never_speaks_in_real_chats(tmp_path):
+    # A configuration with Telegram switched on (and no internet here): the script plays in
+    # the console alone, so nothing tries to reach Telegram.
+    (tmp_path / "tessera.toml").write_text("[telegram]\nenabled = true\n")
+    script = tmp_path / "chat.tessera"
+    script.write_text(":chat lagos\n:as amaka\n/help\n")
+    out = tessera("run", "--script", str(script), cwd=tmp_path,
+                  env={"TESSERA_TELEGRAM_TOKEN": "123456:AAtessera-test-token-not-real"})
+    assert out.returncode == 0, out.stderr
+    assert "/circle join" in out.stdout  # the help was given in the console
+    assert "telegram" not in out.stderr.lower()
+
+
 def test_demo_runs_without_a_terminal(tmp_path):
     out = tessera("demo", "--no-interactive", cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
