@@ -81,6 +81,8 @@ class App:
                 await adapter.start(self.dispatcher.handle, receive=False)
             if route is not None:
                 self.couriers[platform].take_route(route)
+            elif self.couriers[platform].void_stale_leases():
+                log.info("%s: retrying messages a stopped process had claimed", platform)
             self.tasks.append(asyncio.create_task(self.couriers[platform].run(),
                                                   name=f"courier-{platform}"))
         if scheduler:

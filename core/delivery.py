@@ -29,7 +29,7 @@ from core.courier_routes import CHECK_SECONDS, Route, Routes, route_of
 from core.logs import scrub
 from core.markup import directional
 from core.messages import Outgoing
-from core.storage import unit_of_work
+from core.storage import is_postgres, unit_of_work
 from core.storage.models import Circle, OutboxMessage
 from core.work import Services, Work
 
@@ -137,6 +137,18 @@ class Courier:
         self._wake.set()
         if not self._running and self.routes is not None:
             self.routes.close()
+
+    def void_stale_leases(self) -> int:
+        """On SQLite (one process by design), leases left by a process that stopped or died
+        mid-send are void: its rows are retried now rather than when the lease runs out.
+        (On PostgreSQL, workers void a route's leases when they take the route over.)"""
+        if is_postgres(self.services.engine):
+            return 0
+        with unit_of_work(self.services.engine) as s:
+            return s.exec(update(OutboxMessage).where(
+                OutboxMessage.platform == self.platform, OutboxMessage.state == "pending",
+                OutboxMessage.lease_until != None)  # noqa: E711
+                .values(lease_until=None)).rowcount
 
     async def run(self, idle_poll: float = 1.0) -> None:
         """Deliver until stopped, sleeping while nothing is ready."""

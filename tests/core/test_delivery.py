@@ -87,6 +87,21 @@ async def test_permanent_failure_is_not_retried(town):
         assert s.exec(select(OutboxMessage)).one().state == "dead"
 
 
+async def test_a_send_cut_off_by_a_stop_is_retried_at_the_next_start(tmp_path, sqlite_url, clock):
+    cfg = make_config(tmp_path, sqlite_url)
+    first = await Town.start(cfg, clock)
+    _queue(first, "beta", "c1", ["claimed when the process stopped"])
+    with unit_of_work(first.app.services.engine) as s:  # a lease of two minutes was taken
+        row = s.exec(select(OutboxMessage)).one()
+        row.lease_until = clock.now() + timedelta(minutes=2)
+        s.add(row)
+    await first.stop()
+    second = await Town.start(cfg, clock)  # the clock has not moved: the lease is still on
+    await second.app.settle()
+    assert [d.text for d in second.platforms["beta"].delivered] == ["claimed when the process stopped"]
+    await second.stop()
+
+
 async def test_pending_rows_survive_a_restart(tmp_path, sqlite_url, clock):
     cfg = make_config(tmp_path, sqlite_url)
     first = await Town.start(cfg, clock)
