@@ -156,8 +156,9 @@ def build_app(config: Config, clock: Clock | None = None,
         upgrade(engine)
     media = MediaStore(config.data_dir / "media",
                        max_bytes=int(config["media"]["max_megabytes"] * 1024 * 1024))
-    services = Services(engine=engine, clock=clock or SystemClock(), config=config, media=media,
-                        translator=make_translator(config, engine))
+    clock = clock or SystemClock()
+    services = Services(engine=engine, clock=clock, config=config, media=media,
+                        translator=make_translator(config, engine, clock))
     registry = Registry(features if features is not None else all_features())
     services.registry = registry
     app: App
@@ -168,8 +169,9 @@ def build_app(config: Config, clock: Clock | None = None,
     return app
 
 
-def make_translator(config: Config, engine) -> Any:
-    """The offline translator (Argos is imported only when a model is first needed)."""
+def make_translator(config: Config, engine, clock=None) -> Any:
+    """The offline translator (Argos is imported only when a model is first needed); its
+    cache stamps translations with the deployment's `clock` (retention reads the stamps)."""
     import os
 
     from core.translation import ArgosTranslator
@@ -182,7 +184,7 @@ def make_translator(config: Config, engine) -> Any:
     packages = tr["packages_dir"] or str(config.data_dir / "argos-packages")
     os.environ.setdefault("ARGOS_PACKAGES_DIR", packages)
     os.environ.setdefault("ARGOS_INTRA_THREADS", str(tr["threads"]))
-    return ArgosTranslator(cache=TranslationCache(engine))
+    return ArgosTranslator(cache=TranslationCache(engine, clock=clock))
 
 
 def adapters_from_config(config: Config, services: Services) -> list[Any]:

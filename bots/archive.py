@@ -32,6 +32,7 @@ from core.money import Money, MoneyError
 from core.storage.archive import ArchiveActor, ArchiveEntry
 from core.storage.models import Circle, OutboxMessage, Person
 from core.timekeeping import format_local
+from core.translation_cache import forget_texts, live_cache
 from core.work import Context, Refusal
 
 log = logging.getLogger("tessera.archive")
@@ -138,6 +139,13 @@ async def _translated(ctx: Context, text: str, source: str) -> tuple[str, str | 
 def _snippet(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= SNIPPET else text[:SNIPPET - 1].rstrip() + "…"
+
+
+def _forget_translations(ctx, texts) -> None:
+    """Drop cached translations of entries' words: what `_entry_block` gave the translator,
+    the whole text and its snippet."""
+    texts = [t for t in texts if t]
+    forget_texts(ctx.session, [*texts, *map(_snippet, texts)], live_cache(ctx.services))
 
 
 async def _entry_block(ctx: Context, entry: ArchiveEntry, full: bool = False) -> str:
@@ -343,11 +351,14 @@ async def archive_show(ctx: Context, id: int) -> Outgoing:
 @feature.command("archive withdraw", args=[Arg("id", PositiveInt)], who=MEMBER, where=IN_CIRCLE)
 async def archive_withdraw(ctx: Context, id: int) -> str:
     from core.retention import release
+    entry = ctx.session.get(ArchiveEntry, id)
+    words = entry.text if entry is not None else ""  # gone once withdrawn
     try:
         files = svc.withdraw_entry(ctx.session, id, ctx.person.id, ctx.now)
     except svc.ArchiveProblem as p:
         raise _problem(p) from None
     release(ctx.session, ctx.services.media, files)  # unless the same file is used elsewhere
+    _forget_translations(ctx, [words])
     ctx.audit("archive.withdraw", entry_id=id)
     return ctx.tr("archive.withdrawn", id=id)
 
@@ -601,9 +612,10 @@ def _export_person(session, person_id: int) -> dict:
 
 @feature.on_person_erase
 def _erase_person(work, person_id: int) -> None:
-    """Erase the person's entries' texts and the media they attached."""
+    """Erase the person's entries' texts, their translations and the media they attached."""
     from core.archive import erase_person_archive
     from core.retention import release
     erased = erase_person_archive(work.session, person_id)
     # Files are stored by content: the same attachment may still be someone else's.
     release(work.session, work.services.media, erased.media_keys)
+    _forget_translations(work, erased.texts)

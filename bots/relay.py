@@ -28,6 +28,7 @@ from core.relay_messages import reminder_message
 from core.storage.models import Circle, OutboxMessage, Timer
 from core.storage.relay import Relay, RelayGlossaryTerm, RelayLeg
 from core.timekeeping import format_countdown, format_local
+from core.translation_cache import forget_texts, live_cache
 from core.work import Context, Refusal, Work, coordinators
 
 feature = Feature("relay")
@@ -249,6 +250,9 @@ async def edit(ctx: Context, text: str) -> str:
 async def withdraw(ctx: Context, relay: int | None) -> str:
     _, leg, part, _ = _own_part(ctx, f"#{relay}" if relay else "", empty="relay.nothing_to_withdraw")
     left = svc.withdraw_part(ctx, leg, part)
+    # Reports are translated at handoff, so a live part rarely has any; a text the author
+    # sent before, word for word, may.
+    forget_texts(ctx.session, [part.text, part.transcript], live_cache(ctx.services))
     ctx.audit("relay.withdraw", part_id=part.id)
     return ctx.tr("relay.withdrawn", number=part.number, count=left)
 
@@ -547,6 +551,10 @@ def _erase_person(work, person_id: int) -> None:
     from core.storage.relay import RelayPart as _Part, RelayTranslation as _Tr
     s, theirs = work.session, _Part.author_id == person_id
     recordings = s.exec(select(_Part.media_key).where(theirs, _Part.media_key.is_not(None))).all()
+    # The translation cache holds their words in other languages: those go first, while
+    # the texts that find them are still here.
+    words = s.exec(select(_Part.text, _Part.transcript).where(theirs)).all()
+    forget_texts(s, [w for pair in words for w in pair], live_cache(work.services))
     s.exec(delete(_Tr).where(_Tr.part_id.in_(select(_Part.id).where(theirs))))
     s.exec(update(_Part).where(theirs).values(text="", transcript=None, media_key=None))
     # Files are stored by content: the same recording may still be someone else's.

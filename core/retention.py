@@ -13,9 +13,14 @@ coordinators over the deployment's defaults (`[retention]` in the configuration)
   them by replying, and the reply is matched through the delivered row).
 - audit: the network's audit-trail entries (entries outside any network follow the default).
 
+The translation cache (machine translations of members' words, kept so no text is
+translated twice) belongs to no network: its rows go after the deployment's default messages
+period, counted from when each was made; rows from before that was recorded count as old.
+
 Never swept: the treasury and its ledger, ballots and votes, events and RSVPs, sync days and
-check-ins, relay texts, transcripts and translations, the living archive, lab maps and
-charts. They are deliberate records; they go when their authors withdraw or erase them.
+check-ins, relay texts, transcripts and the translations handed off with them, the living
+archive, lab maps and charts. They are deliberate records; they go when their authors
+withdraw or erase them.
 
 Shortening a period takes effect after `NOTICE`, announced to every circle, so no circle
 loses data without time to export it; a longer period applies at once.
@@ -52,6 +57,7 @@ from core.storage.models import (
 )
 from core.storage.relay import Relay, RelayPart
 from core.storage.syncday import SyncDay, SyncDayPhoto
+from core.translation_cache import forget_older_than, live_cache
 
 log = logging.getLogger("tessera.retention")
 
@@ -279,6 +285,7 @@ class SweepReport:
     files: int = 0  # files deleted for them
     messages: int = 0
     audit: int = 0
+    translations: int = 0  # cached translations older than the default messages period
     unclaimed: int = 0  # files nothing pointed at
     more: bool = False  # a batch was full: run again soon
     per_network: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -417,6 +424,11 @@ async def sweep(work, config=None) -> SweepReport:
         report.audit += done["audit"]
         report.more |= bool(done["full"])
         await asyncio.sleep(0)  # let other work in between networks
+    cutoff = defaults.messages.cutoff(now)
+    if cutoff is not None:
+        report.translations = forget_older_than(session, cutoff, conf.batch_size,
+                                                live_cache(work.services))
+        report.more |= report.translations == conf.batch_size
     session.flush()
     free = set(candidates) - claims.claimed(candidates)
     for key in free:
@@ -429,10 +441,10 @@ async def sweep(work, config=None) -> SweepReport:
         media.delete(key)
         report.unclaimed += 1
     report.more |= len(candidates) == conf.batch_size
-    if report.media or report.messages or report.audit or report.unclaimed:
+    if report.media or report.messages or report.audit or report.translations or report.unclaimed:
         log.info("retention sweep: %d media rows (%d files), %d messages, %d audit entries, "
-                 "%d unclaimed files", report.media, report.files, report.messages,
-                 report.audit, report.unclaimed)
+                 "%d cached translations, %d unclaimed files", report.media, report.files,
+                 report.messages, report.audit, report.translations, report.unclaimed)
     return report
 
 

@@ -1,24 +1,39 @@
 """A durable memory of translations already made, so no text is translated twice.
 
 One row per (source, target, glossary, text), keyed by a SHA-256 of the four, holding only
-the translated text and the pivot languages used; the original report is not stored. An
-in-memory LRU sits in front so a relay fanning one report out to many circles does not
-even touch the database.
+the translated text, the pivot languages used, a SHA-256 of the source text alone
+(`text_hash`) and when the translation was made (`made_at`); the original report is not
+stored. An in-memory LRU sits in front so a relay fanning one report out to many circles
+does not even touch the database.
+
+A translation of a member's words is their words, so it goes when they do:
+`forget_texts` removes every translation of given texts (erasure, withdrawal), and the daily
+retention sweep removes translations older than the deployment's messages period
+(`forget_older_than`). Rows from before `made_at` existed hold NULL and count as old.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Text
+from sqlalchemy import Text, delete, event, or_
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Field, Session, SQLModel, select
+
+from core.clock import Clock, SystemClock
+from core.storage.models import UtcField
+
+log = logging.getLogger("tessera.translation")
+
+_CHUNK = 500  # hashes or keys per IN (...) query
 
 
 class TranslationCacheEntry(SQLModel, table=True):
@@ -31,6 +46,10 @@ class TranslationCacheEntry(SQLModel, table=True):
     target: str = Field(max_length=35)
     via: str = Field(default="", max_length=255)  # pivot languages, comma separated
     text: str = Field(sa_type=Text)
+    # Hex SHA-256 of the source text alone (see text_hash()): finds every translation of
+    # someone's words, into any language and with any glossary. NULL on rows made before.
+    text_hash: str | None = Field(default=None, max_length=64, index=True)
+    made_at: datetime | None = UtcField(nullable=True, index=True)  # NULL: made before
 
 
 @dataclass(frozen=True)
@@ -54,16 +73,25 @@ def cache_key(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def text_hash(text: str) -> str:
+    """The SHA-256 (hex) of a source text alone, exactly as it was given to the translator."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 class TranslationCache:
     """Translations by `cache_key`, in the database with an LRU in memory in front.
 
     Thread-safe: translations run in worker threads. Each database call opens its own
-    short session on the shared engine.
+    short session on the shared engine. `clock` stamps `made_at` (the deployment's clock,
+    so retention and tests agree on what "old" means).
     """
 
-    def __init__(self, engine: Engine, memory_size: int = 2048):
+    def __init__(self, engine: Engine, memory_size: int = 2048, clock: Clock | None = None):
         self._engine = engine
+        self._clock = clock or SystemClock()
         self._memory: OrderedDict[str, CachedTranslation] = OrderedDict()
+        self._hash_of: dict[str, str | None] = {}  # memory key -> text_hash
+        self._keys_of: dict[str, set[str]] = {}  # text_hash -> memory keys
         self._memory_size = memory_size
         self._lock = threading.Lock()
 
@@ -79,28 +107,138 @@ class TranslationCache:
             if row is None:
                 return None
             hit = CachedTranslation(row.text, tuple(filter(None, row.via.split(","))))
-        self._remember(key, hit)
+            digest = row.text_hash
+        self._remember(key, hit, digest)
         return hit
 
     def put(
-        self, key: str, source: str, target: str, text: str, via: tuple[str, ...] = ()
+        self, key: str, source: str, target: str, text: str, via: tuple[str, ...] = (), *,
+        original: str, now: datetime | None = None,
     ) -> None:
-        """Remember a translation. Writing the same key twice keeps the first row."""
+        """Remember `text`, the translation of `original`. Writing the same key twice keeps
+        the first row. `now` (default: the cache's clock) is when it was made."""
+        digest = text_hash(original)
         entry = TranslationCacheEntry(
-            key=key, source=source, target=target, via=",".join(via), text=text
+            key=key, source=source, target=target, via=",".join(via), text=text,
+            text_hash=digest, made_at=now or self._clock.now(),
         )
-        with Session(self._engine) as session:
-            if session.get(TranslationCacheEntry, key) is None:
-                session.add(entry)
-                try:
-                    session.commit()
-                except IntegrityError:  # another worker or process wrote it first
-                    session.rollback()
-        self._remember(key, CachedTranslation(text, tuple(via)))
+        try:
+            with Session(self._engine) as session:
+                if session.get(TranslationCacheEntry, key) is None:
+                    session.add(entry)
+                    try:
+                        session.commit()
+                    except IntegrityError:  # another worker or process wrote it first
+                        session.rollback()
+        except OperationalError:
+            # A cache is a convenience: a database busy past its timeout (SQLite's one
+            # writer held by the unit of work that asked for this translation) must not
+            # lose the translation itself. It is remembered in memory only.
+            log.warning("translation cache: could not store %s->%s; kept in memory only",
+                        source, target)
+        self._remember(key, CachedTranslation(text, tuple(via)), digest)
 
-    def _remember(self, key: str, hit: CachedTranslation) -> None:
+    def drop(self, keys: Iterable[str] = (), hashes: Iterable[str] = ()) -> int:
+        """Forget in memory the translations under `keys` and those of the source texts
+        whose `text_hash` is in `hashes`; returns how many went. The database is untouched."""
+        with self._lock:
+            doomed = set(keys)
+            for digest in hashes:
+                doomed |= self._keys_of.get(digest, set())
+            gone = 0
+            for key in doomed:
+                if self._memory.pop(key, None) is not None:
+                    gone += 1
+                    self._unindex(key)
+            return gone
+
+    def _remember(self, key: str, hit: CachedTranslation, digest: str | None) -> None:
         with self._lock:
             self._memory[key] = hit
             self._memory.move_to_end(key)
+            self._unindex(key)
+            self._hash_of[key] = digest
+            if digest is not None:
+                self._keys_of.setdefault(digest, set()).add(key)
             while len(self._memory) > self._memory_size:
-                self._memory.popitem(last=False)
+                old, _ = self._memory.popitem(last=False)
+                self._unindex(old)
+
+    def _unindex(self, key: str) -> None:
+        digest = self._hash_of.pop(key, None)
+        if digest is not None:
+            keys = self._keys_of.get(digest)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_of[digest]
+
+
+def live_cache(services) -> TranslationCache | None:
+    """The translation cache the deployment's translator keeps in memory, if any."""
+    cache = getattr(getattr(services, "translator", None), "cache", None)
+    return cache if isinstance(cache, TranslationCache) else None
+
+
+def _session_of(session_or_engine: Session | Engine) -> tuple[Session, bool]:
+    if isinstance(session_or_engine, Session):
+        return session_or_engine, False
+    return Session(session_or_engine), True
+
+
+def forget_texts(session_or_engine: Session | Engine, texts: Iterable[str | None],
+                 cache: TranslationCache | None = None) -> int:
+    """Delete every cached translation of `texts` (into any language, with any glossary);
+    returns how many rows went.
+
+    Given a session, the deletion joins its unit of work (it commits or rolls back with the
+    erasure it belongs to); given an engine, it commits at once. Pass the live `cache`
+    (`live_cache(services)`) so its in-memory copies go too. A process that cannot be
+    reached this way (another worker) keeps its in-memory copies only until they fall out
+    of its LRU or it restarts; it never writes them back, and serves one only to whoever
+    sends the very same source text again, who has those words already.
+    """
+    hashes = sorted({text_hash(t) for t in texts if t and t.strip()})
+    if not hashes:
+        return 0
+    session, own = _session_of(session_or_engine)
+    gone = 0
+    try:
+        for i in range(0, len(hashes), _CHUNK):
+            chunk = hashes[i:i + _CHUNK]
+            result = session.exec(delete(TranslationCacheEntry)
+                                  .where(TranslationCacheEntry.text_hash.in_(chunk)))
+            gone += result.rowcount or 0
+        if own:
+            session.commit()
+    finally:
+        if own:
+            session.close()
+    _drop(session, own, cache, hashes=hashes)
+    return gone
+
+
+def forget_older_than(session: Session, cutoff: datetime, limit: int,
+                      cache: TranslationCache | None = None) -> int:
+    """Delete up to `limit` cached translations made before `cutoff` (or at an unknown time,
+    before `made_at` existed); returns how many went. Part of the retention sweep."""
+    old = or_(TranslationCacheEntry.made_at == None,  # noqa: E711
+              TranslationCacheEntry.made_at < cutoff)
+    keys = session.exec(select(TranslationCacheEntry.key).where(old)
+                        .order_by(TranslationCacheEntry.key).limit(limit)).all()
+    for i in range(0, len(keys), _CHUNK):
+        session.exec(delete(TranslationCacheEntry)
+                     .where(TranslationCacheEntry.key.in_(keys[i:i + _CHUNK])))
+    if keys:
+        _drop(session, False, cache, keys=keys)
+    return len(keys)
+
+
+def _drop(session: Session, committed: bool, cache: TranslationCache | None, **what) -> None:
+    """Drop from memory now and, when the deletion waits for its unit of work, once more
+    after it commits: a worker thread may read a row back in between."""
+    if cache is None:
+        return
+    cache.drop(**what)
+    if not committed:
+        event.listen(session, "after_commit", lambda _s: cache.drop(**what), once=True)

@@ -455,6 +455,7 @@ class ArchiveErasure:
 
     entries: int = 0
     media_keys: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # the words scrubbed (their translations go too)
 
 
 def erase_person_archive(session: Session, person_id: int) -> ArchiveErasure:
@@ -464,13 +465,15 @@ def erase_person_archive(session: Session, person_id: int) -> ArchiveErasure:
     (so searches, cross-references and exports no longer show them) and no longer point at
     them; actors, spellings and merge decisions they made stay, without their name.
     Called by the privacy feature inside its own unit of work; returns the media keys the
-    caller may delete from the media store.
+    caller may delete from the media store and the texts it scrubbed (whose cached
+    translations the caller forgets).
     """
     report = ArchiveErasure()
     # Only active entries still hold words (and attachments) to scrub, one by one.
     for entry in session.exec(select(ArchiveEntry).where(ArchiveEntry.author_id == person_id,
                                                          ArchiveEntry.status == "active")).all():
         report.entries += 1
+        report.texts.append(entry.text)
         report.media_keys += _scrub(session, entry, "erased", None)
     # Everything else only stops pointing at them: one UPDATE per column.
     for column in _PERSON_COLUMNS:

@@ -67,6 +67,11 @@ class ArgosTranslator:
         self._lock = threading.Lock()
         self.model_calls = 0
 
+    @property
+    def cache(self) -> TranslationCache | None:
+        """The translations it remembers (erasure and retention remove rows through it)."""
+        return self._cache
+
     def installed_pairs(self) -> list[tuple[str, str]]:
         """The directly installed (source, target) pairs, sorted."""
         return sorted(self._shelf.pairs())
@@ -123,7 +128,7 @@ class ArgosTranslator:
         result = "".join(rendered[p.text] if p.translate else p.text for p in pieces)
         via = tuple(path[1:-1])
         if self._cache is not None:
-            self._cache.put(key, src, tgt, result, via)
+            self._cache.put(key, src, tgt, result, via, original=text)
         return Translation(result, source, target, True, via)
 
     async def translate(
