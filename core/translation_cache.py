@@ -29,9 +29,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, select
 
 from core.clock import Clock, SystemClock
+from core.storage import SQLITE_BUSY_MS
 from core.storage.models import UtcField
 
 log = logging.getLogger("tessera.translation")
+_QUICK_MS = 200  # how long a cache write waits for SQLite's write lock
 
 _CHUNK = 500  # hashes or keys per IN (...) query
 
@@ -94,6 +96,7 @@ class TranslationCache:
         self._keys_of: dict[str, set[str]] = {}  # text_hash -> memory keys
         self._memory_size = memory_size
         self._lock = threading.Lock()
+        self._unsaved: list[dict] = []  # rows a busy database could not take yet
 
     def get(self, key: str) -> CachedTranslation | None:
         """The remembered translation for `key`, or None."""
@@ -118,33 +121,61 @@ class TranslationCache:
         """Remember `text`, the translation of `original`. Writing the same key twice keeps
         the first row. `now` (default: the cache's clock) is when it was made."""
         digest = text_hash(original)
-        entry = TranslationCacheEntry(
-            key=key, source=source, target=target, via=",".join(via), text=text,
-            text_hash=digest, made_at=now or self._clock.now(),
-        )
-        try:
-            with Session(self._engine) as session:
-                if session.get(TranslationCacheEntry, key) is None:
-                    session.add(entry)
-                    try:
-                        session.commit()
-                    except IntegrityError:  # another worker or process wrote it first
-                        session.rollback()
-        except OperationalError:
-            # A cache is a convenience: a database busy past its timeout (SQLite's one
-            # writer held by the unit of work that asked for this translation) must not
-            # lose the translation itself. It is remembered in memory only.
-            log.warning("translation cache: could not store %s->%s; kept in memory only",
-                        source, target)
+        row = dict(key=key, source=source, target=target, via=",".join(via), text=text,
+                   text_hash=digest, made_at=now or self._clock.now())
         self._remember(key, CachedTranslation(text, tuple(via)), digest)
+        with self._lock:
+            rows, self._unsaved = self._unsaved + [row], []
+        if not self._store(rows):
+            with self._lock:  # written with the next translation, when the database is free
+                self._unsaved = (rows + self._unsaved)[-self._memory_size:]
+
+    def _store(self, rows: list[dict]) -> bool:
+        """Write `rows` (those already there are kept); False when the database was busy.
+
+        On SQLite the unit of work that asked for the translation may hold the only write
+        lock while it waits for this thread: waiting out the usual busy timeout would stall
+        the command for half a minute, so the cache tries briefly and writes later instead.
+        """
+        sqlite = self._engine.dialect.name == "sqlite"
+        try:
+            with self._engine.connect() as conn:
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={_QUICK_MS}")
+                    conn.commit()
+                try:
+                    with Session(bind=conn) as session:
+                        for row in {r["key"]: r for r in rows}.values():
+                            if session.get(TranslationCacheEntry, row["key"]) is None:
+                                session.add(TranslationCacheEntry(**row))
+                        try:
+                            session.commit()
+                        except IntegrityError:  # another worker or process wrote one first
+                            session.rollback()
+                            return self._store_one_by_one(rows) if len(rows) > 1 else True
+                finally:
+                    if sqlite:
+                        conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+                        conn.commit()
+            return True
+        except OperationalError:
+            log.info("translation cache: database busy; %d translation(s) kept in memory "
+                     "for now", len(rows))
+            return False
+
+    def _store_one_by_one(self, rows: list[dict]) -> bool:
+        return all([self._store([row]) for row in rows])
 
     def drop(self, keys: Iterable[str] = (), hashes: Iterable[str] = ()) -> int:
         """Forget in memory the translations under `keys` and those of the source texts
         whose `text_hash` is in `hashes`; returns how many went. The database is untouched."""
+        hashes = set(hashes)
         with self._lock:
             doomed = set(keys)
             for digest in hashes:
                 doomed |= self._keys_of.get(digest, set())
+            self._unsaved = [r for r in self._unsaved
+                             if r["key"] not in doomed and r["text_hash"] not in hashes]
             gone = 0
             for key in doomed:
                 if self._memory.pop(key, None) is not None:

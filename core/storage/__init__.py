@@ -23,6 +23,7 @@ from core.storage.models import (  # noqa: F401
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_MS = 30000  # how long a SQLite writer waits for another's lock before failing
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
@@ -38,7 +39,7 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
             cur.close()
 
         return engine

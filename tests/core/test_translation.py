@@ -383,3 +383,31 @@ def test_a_plan_gives_back_the_text_with_renderings():
     rendered = text.replace("Rent strike", "RENT STRIKE").replace("Lagos", "Èkó")
     assert "".join(p.text for p in pieces) == rendered
     assert [p.text for p in pieces if p.translate] == ["in", "Bring 20 flyers.", "See", "Island."]
+
+
+@pytest.mark.timeout(20)  # the usual busy timeout (30 s) would be a stall, not a pass
+def test_a_busy_database_never_stalls_a_translation_and_loses_no_cache_row(tmp_path):
+    import threading
+
+    from sqlalchemy import text
+
+    from core.storage import make_engine, upgrade
+    from core.translation_cache import TranslationCache, TranslationCacheEntry
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'busy.db'}")
+    upgrade(engine)
+    cache = TranslationCache(engine)
+    # A command's unit of work holds SQLite's one write lock while it waits for the
+    # translation it asked a worker thread for.
+    with engine.connect() as command:
+        command.execute(text("INSERT INTO adapterstate (key, value) VALUES ('x', '{}')"))
+        worker = threading.Thread(target=cache.put, args=("k1", "es", "en", "Strike."),
+                                  kwargs={"original": "Huelga."})
+        worker.start()
+        worker.join()
+        assert cache.get("k1").text == "Strike."  # served from memory meanwhile
+        command.commit()
+    cache.put("k2", "es", "en", "Picket.", original="Piquete.")  # the database is free again
+    with Session(engine) as s:
+        assert {r.key for r in s.exec(select(TranslationCacheEntry))} == {"k1", "k2"}
+    engine.dispose()
