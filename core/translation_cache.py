@@ -29,7 +29,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, select
 
 from core.clock import Clock, SystemClock
-from core.storage import SQLITE_BUSY_MS
 from core.storage.models import UtcField
 
 log = logging.getLogger("tessera.translation")
@@ -137,6 +136,7 @@ class TranslationCache:
         lock while it waits for this thread: waiting out the usual busy timeout would stall
         the command for half a minute, so the cache tries briefly and writes later instead.
         """
+        from core.storage import SQLITE_BUSY_MS  # (core.storage imports this module's table)
         sqlite = self._engine.dialect.name == "sqlite"
         try:
             with self._engine.connect() as conn:
