@@ -610,6 +610,34 @@ def _export_person(session, person_id: int) -> dict:
                          "occurred_on": str(e.occurred_on)} for e in rows]}
 
 
+@feature.on_circle_export
+def _export_circle(session, circle_id: int) -> dict:
+    """Everything the circle archived (any visibility: it is the circle's own), with tags
+    and the actors each entry names; withdrawn entries appear as their empty rows."""
+    from core.storage.archive import (
+        ArchiveActor as _Actor, ArchiveEntry as _Entry, ArchiveMention as _Mention,
+        ArchiveTag as _Tag,
+    )
+    rows = session.exec(select(_Entry).where(_Entry.circle_id == circle_id)
+                        .order_by(_Entry.id)).all()
+    ids = [e.id for e in rows] or [-1]
+    tags: dict[int, list[str]] = {}
+    for entry_id, tag in session.exec(select(_Tag.entry_id, _Tag.tag)
+                                      .where(_Tag.entry_id.in_(ids))).all():
+        tags.setdefault(entry_id, []).append(tag)
+    actors: dict[int, list[str]] = {}
+    for entry_id, name in session.exec(
+            select(_Mention.entry_id, _Actor.name).join(_Actor, _Actor.id == _Mention.actor_id)
+            .where(_Mention.entry_id.in_(ids))).all():
+        actors.setdefault(entry_id, []).append(name)
+    return {"entries": [{"id": e.id, "kind": e.kind, "text": e.text, "language": e.language,
+                         "visibility": e.visibility, "status": e.status,
+                         "occurred_on": str(e.occurred_on), "created_at": e.created_at,
+                         "author_id": e.author_id, "sources": e.sources,
+                         "attachments": e.attachments, "tags": sorted(tags.get(e.id, [])),
+                         "actors": sorted(actors.get(e.id, []))} for e in rows]}
+
+
 @feature.on_person_erase
 def _erase_person(work, person_id: int) -> None:
     """Erase the person's entries' texts, their translations and the media they attached."""

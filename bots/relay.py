@@ -541,6 +541,35 @@ def _export_person(session, person_id: int) -> dict:
             "media": [p.media_key for p in parts if p.media_key]}
 
 
+@feature.on_circle_export
+def _export_circle(session, circle_id: int) -> dict:
+    """Every relay the circle took part in: its leg and the reports its members gave there
+    (texts, transcripts, the translations made for others, recordings by media key)."""
+    from core.storage.relay import (
+        Relay as _Relay, RelayLeg as _Leg, RelayPart as _Part, RelayTranslation as _Tr,
+    )
+    legs = session.exec(select(_Leg, _Relay).join(_Relay, _Relay.id == _Leg.relay_id)
+                        .where(_Leg.circle_id == circle_id).order_by(_Leg.id)).all()
+    parts = session.exec(select(_Part).where(_Part.leg_id.in_([leg.id for leg, _ in legs] or [-1]))
+                         .order_by(_Part.leg_id, _Part.number)).all()
+    translations: dict[int, list[dict]] = {}
+    for t in session.exec(select(_Tr).where(_Tr.part_id.in_([p.id for p in parts] or [-1]))):
+        translations.setdefault(t.part_id, []).append(
+            {"field": t.field, "language": t.lang, "text": t.text, "status": t.status})
+    by_leg: dict[int, list[dict]] = {}
+    for p in parts:
+        by_leg.setdefault(p.leg_id, []).append({
+            "number": p.number, "kind": p.kind, "text": p.text, "transcript": p.transcript,
+            "language": p.language, "media": p.media_key, "author_id": p.author_id,
+            "created_at": p.created_at, "withdrawn_at": p.withdrawn_at,
+            "translations": translations.get(p.id, [])})
+    return {"relays": [{"relay_id": r.id, "title": r.title, "state": r.state,
+                        "started_here": r.origin_circle_id == circle_id,
+                        "position": leg.position, "leg_state": leg.state,
+                        "opened_at": leg.opened_at, "closed_at": leg.closed_at,
+                        "reports": by_leg.get(leg.id, [])} for leg, r in legs]}
+
+
 @feature.on_person_erase
 def _erase_person(work, person_id: int) -> None:
     """Remove what the person said in relays (texts, transcripts, translations, recordings);
