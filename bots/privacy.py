@@ -256,7 +256,8 @@ def cmd_retention_sweep(args) -> int:
         runs += 1
         print(f"run {runs}: {report.media} media rows ({report.files} files), "
               f"{report.messages} messages, {report.audit} audit entries, "
-              f"{report.unclaimed} unclaimed files in {(time.perf_counter() - started) * 1000:.0f} ms")
+              f"{report.translations} cached translations, {report.unclaimed} unclaimed files "
+              f"in {(time.perf_counter() - started) * 1000:.0f} ms")
         if not report.more or not args.until_done:
             break
     app.services.engine.dispose()
