@@ -12,6 +12,7 @@ from pathlib import Path
 from core.config import ConfigError, load_config
 
 DEMO_SCRIPT = Path(__file__).parent / "scripts" / "demo.tessera"
+LANGUAGES_SCRIPT = DEMO_SCRIPT.with_name("languages.tessera")
 
 
 def _config(args):
@@ -129,7 +130,8 @@ def cmd_demo(args) -> int:
     from core.logs import setup_logging
     setup_logging("warning", _secrets(cfg))
     interactive = sys.stdin.isatty() and not args.no_interactive
-    return asyncio.run(_run(cfg, DEMO_SCRIPT, ["console"], interactive=interactive))
+    script = LANGUAGES_SCRIPT if args.languages else DEMO_SCRIPT
+    return asyncio.run(_run(cfg, script, ["console"], interactive=interactive))
 
 
 def cmd_config_check(args) -> int:
@@ -206,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data-dir", default="./data/demo", help="where the demo keeps its database (default ./data/demo)")
     d.add_argument("--keep", action="store_true", help="keep an earlier demo database instead of starting afresh")
     d.add_argument("--no-interactive", action="store_true", help="only print the demo, don't open the console after it")
+    d.add_argument("--languages", action="store_true",
+                   help="the demo with circles in Cairo, Kharkiv and Madrid, each in its own "
+                        "language (Arabic, Ukrainian, Spanish)")
     d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("config", help="configuration tools")
