@@ -36,6 +36,7 @@ from core.work import Services, Work
 log = logging.getLogger("tessera.delivery")
 
 LEASE = timedelta(seconds=120)
+ROUND_GAP = 0.02  # seconds between two rounds of one courier at the most
 
 
 @dataclass
@@ -168,6 +169,9 @@ class Courier:
                                            timeout=min(idle_poll, max(delay, 0.005)))
                 except asyncio.TimeoutError:
                     pass
+                # Every finished send wakes the courier; gather those of a few milliseconds
+                # into one round, so a busy platform costs a query per round, not per send.
+                await asyncio.sleep(ROUND_GAP)
         finally:
             self._running = False
             for task in self._tasks.values():  # App.stop gave them time to finish first
