@@ -80,8 +80,9 @@ async def circle_join(ctx: Context, code: str, city: str, country: str, timezone
     ctx.audit("circle.join", circle=circle.name, network_id=net.id)
     others = [c for c in svc.active_circles(ctx.session, net.id, ctx.now) if c.id != circle.id]
     ctx.say_to_circles(others, "circles.circle_joined_announce", network=net.name,
-                       circle=circle.name, city=circle.city, country=circle.country)
-    text = ctx.tr("circles.joined", circle=circle.name, city=circle.city, country=circle.country,
+                       circle=circle.name, city=circle.city, country=i18n.Country(circle.country))
+    text = ctx.tr("circles.joined", circle=circle.name, city=circle.city,
+                  country=i18n.country_name(circle.country, ctx.lang),
                   network=net.name, timezone=timezone,
                   language=i18n.language_name(language, ctx.lang),
                   who=ctx.person.display_name)
@@ -138,7 +139,8 @@ async def circle_info(ctx: Context) -> str:
     until = ""
     if c.active_until:
         until = ctx.tr("circles.info_until", until=format_local(c.active_until, c.timezone, ctx.lang))
-    return ctx.tr("circles.info", circle=c.name, city=c.city, country=c.country, network=net.name,
+    return ctx.tr("circles.info", circle=c.name, city=c.city,
+                  country=i18n.country_name(c.country, ctx.lang), network=net.name,
                   timezone=c.timezone, local_time=format_local(ctx.now, c.timezone, ctx.lang),
                   language=i18n.language_name(c.language, ctx.lang), members=len(members),
                   coordinators=i18n.join_list(coords, ctx.lang) or ctx.tr("circles.none"),
@@ -149,7 +151,8 @@ def _circle_list(ctx: Context, net: Network) -> str:
     lines = [ctx.tr("circles.list_header", network=net.name)]
     for c in svc.active_circles(ctx.session, net.id, ctx.now):
         lines.append(ctx.tr("circles.list_line", id=c.id, circle=c.name, city=c.city,
-                            country=c.country, platform=c.platform, timezone=c.timezone,
+                            country=i18n.country_name(c.country, ctx.lang),
+                            platform=c.platform, timezone=c.timezone,
                             local_time=format_local(ctx.now, c.timezone, ctx.lang, style="short"),
                             language=i18n.language_name(c.language, ctx.lang)))
     return "\n".join(lines)

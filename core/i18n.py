@@ -182,6 +182,17 @@ class Phrase:
         return self.render(DEFAULT_LANG)
 
 
+class Country(Phrase):
+    """A country (ISO 3166 code) named in whatever language the sentence it fills is in:
+    one announcement to many circles says "Nigeria", "Nigéria", "Нігерія"."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__("", {"code": code})
+
+    def render(self, lang: str) -> str:
+        return country_name(self.params["code"], lang)
+
+
 def messages(lang: str) -> dict[str, Any]:
     """All messages of one catalog (flattened keys), without fallback."""
     return dict(_load(lang))

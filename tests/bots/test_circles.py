@@ -115,3 +115,14 @@ async def test_linking_a_person_with_history_keeps_the_audit_trail(town):
         maria = s.exec(select(Person).where(Person.display_name == "Maria")).one()
         actions = [a.action for a in s.exec(select(AuditEntry).where(AuditEntry.person_id == maria.id))]
     assert "circle.join" in actions and "circle.invite" in actions and "person.link" in actions
+
+
+async def test_countries_are_named_in_each_circles_language(town):
+    await town.network(("kharkiv", "Kharkiv", "UA", "Europe/Kyiv", "uk"),
+                       ("lagos", "Lagos", "NG", "Africa/Lagos", "es"))
+    # Kharkiv was told of the newcomer in Ukrainian, Lagos reads about itself in Spanish.
+    assert any("(Lagos, Нігерія)" in t for t in town.texts("kharkiv"))
+    out = await town.say("lagos", "amaka", "/circle info")
+    assert "Lagos, Nigeria" in out[-1] and ", NG" not in out[-1]
+    out = await town.say("kharkiv", "olena", "/circles")
+    assert "Україна" in out[-1] and "Нігерія" in out[-1]
