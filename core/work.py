@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -160,8 +161,12 @@ class Work:
     def audit(self, action: str, *, person_id: int | None = None, circle_id: int | None = None,
               network_id: int | None = None, **details: Any) -> None:
         """Write who did what to the audit trail."""
-        self.session.add(AuditEntry(at=self.now, person_id=person_id, circle_id=circle_id,
-                                    network_id=network_id, action=action, details=details))
+        # A plain INSERT, like the outbox: most commands that change something write one.
+        # (Pending rows go first: the entry may name a person added in this unit of work.)
+        self.session.flush()
+        self.session.execute(insert(AuditEntry.__table__), {
+            "at": self.now, "person_id": person_id, "circle_id": circle_id,
+            "network_id": network_id, "action": action, "details": details})
 
 
 def coordinators(session: Session, circle_id: int) -> list[Person]:
