@@ -14,8 +14,11 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import and_, func, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -191,21 +194,25 @@ def can_see(ev: CalendarEvent, circle: Circle | None) -> bool:
 # --- RSVPs -----------------------------------------------------------------------------------
 
 def rsvp(session: Session, ev: CalendarEvent, occurrence: datetime, person_id: int,
-         circle_id: int | None, answer: str, now: datetime) -> EventRsvp:
-    """Record (or change) one person's answer for one occurrence."""
+         circle_id: int | None, answer: str, now: datetime) -> None:
+    """Record (or change) one person's answer for one occurrence: one upsert, so however
+    many accounts and simultaneous clicks, a person holds one answer, the latest."""
     if answer not in ANSWERS:
         raise CalendarProblem("calendar.bad_answer")
-    row = session.exec(select(EventRsvp).where(
-        EventRsvp.event_id == ev.id, EventRsvp.occurrence_utc == occurrence,
-        EventRsvp.person_id == person_id)).first()
-    if row is None:
-        row = EventRsvp(event_id=ev.id, occurrence_utc=occurrence, person_id=person_id,
-                        circle_id=circle_id, answer=answer, at=now)
-    else:
-        row.answer, row.circle_id, row.at = answer, circle_id, now
-    session.add(row)
-    session.flush()
-    return row
+    session.execute(_rsvp_upsert(session.get_bind().dialect.name), {
+        "event_id": ev.id, "occurrence_utc": occurrence, "person_id": person_id,
+        "circle_id": circle_id, "answer": answer, "at": now})
+
+
+@lru_cache(maxsize=2)
+def _rsvp_upsert(dialect: str):
+    # Composed once: RSVPs come in bursts when an event is announced.
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(EventRsvp.__table__)
+    return stmt.on_conflict_do_update(
+        index_elements=["event_id", "occurrence_utc", "person_id"],
+        set_={"circle_id": stmt.excluded.circle_id, "answer": stmt.excluded.answer,
+              "at": stmt.excluded.at})
 
 
 def counts(session: Session, ev: CalendarEvent, occurrence: datetime) -> dict[int | None, Counter]:
