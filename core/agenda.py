@@ -17,8 +17,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import and_, func, or_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -29,6 +27,7 @@ from core.i18n import Phrase
 from core.ics import IcsEvent, build_calendar
 from core.storage import repoint
 from core.storage.agenda import CalendarEvent, EventRsvp, LabItem, LabSession
+from core.storage.dialects import upsert_insert
 from core.storage.models import Circle, Membership, Network
 from core.timekeeping import (
     TimeProblem, normalize_rrule, occurrences, reminder_instants, resolve_local_explain, zone,
@@ -207,8 +206,7 @@ def rsvp(session: Session, ev: CalendarEvent, occurrence: datetime, person_id: i
 @lru_cache(maxsize=2)
 def _rsvp_upsert(dialect: str):
     # Composed once: RSVPs come in bursts when an event is announced.
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(EventRsvp.__table__)
+    stmt = upsert_insert(dialect)(EventRsvp.__table__)
     return stmt.on_conflict_do_update(
         index_elements=["event_id", "occurrence_utc", "person_id"],
         set_={"circle_id": stmt.excluded.circle_id, "answer": stmt.excluded.answer,

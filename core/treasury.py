@@ -25,8 +25,6 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from sqlalchemy import and_, bindparam, or_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -39,6 +37,7 @@ from core.clock import utc
 from core.ledger import EntryKind, LedgerEntry, VerifyResult, verify_chain
 from core.money import Balances, Money, Rate
 from core.storage import repoint
+from core.storage.dialects import upsert_insert
 from core.storage.models import Circle, Membership, Network, Person
 from core.storage.treasury import (
     TreasuryBallot, TreasuryContribution, TreasuryDraw, TreasuryIncome, TreasuryPayout,
@@ -199,10 +198,6 @@ def _member_circles(session: Session, network_id: int, person_id: int) -> frozen
                         .where(Membership.person_id == person_id, Membership.left_at == None,  # noqa: E711
                                Circle.network_id == network_id)).all()
     return frozenset(rows)
-
-
-def _insert(session: Session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 # -- stewardship rotation ----------------------------------------------------------------------
@@ -579,8 +574,7 @@ def _previous_vote():
 
 @lru_cache(maxsize=2)
 def _vote_upsert(dialect: str):
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(TreasuryVote.__table__)
+    stmt = upsert_insert(dialect)(TreasuryVote.__table__)
     return stmt.on_conflict_do_update(
         index_elements=["draw_id", "person_id"],
         set_={"circle_id": stmt.excluded.circle_id, "choice": stmt.excluded.choice,
@@ -685,7 +679,7 @@ def disburse(work: Work, network: Network, draw_id: int, person: Person, referen
                       available=str(available)) from None
     reference = reference.strip()[:200]
     table = TreasuryPayout.__table__
-    stmt = _insert(work.session)(table).values(draw_id=draw.id, person_id=person.id,
+    stmt = upsert_insert(work.session.get_bind().dialect.name)(table).values(draw_id=draw.id, person_id=person.id,
                                                 at=work.now, reference=reference)
     work.session.execute(stmt.on_conflict_do_nothing(index_elements=["draw_id", "person_id"]))
     payouts = work.session.exec(select(TreasuryPayout).where(TreasuryPayout.draw_id == draw.id)

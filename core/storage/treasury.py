@@ -16,11 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel
 
 from core.ledger import GENESIS_HASH, EntryKind, LedgerEntry, next_entry
+from core.storage.dialects import upsert_insert
 from core.storage.models import UtcField
 
 
@@ -217,17 +216,13 @@ class TreasuryStewardship(SQLModel, table=True):
 # -- the ledger ----------------------------------------------------------------------------
 
 
-def _insert_for(session: Session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def lock_ledger(session: Session, network_id: int) -> TreasuryLedgerHead:
     """Queue for the right to append to a network's chain; return its head.
 
     Held until the unit of work ends. Call it *before* reading anything an append depends
     on (balances), so that check and append see the same chain.
     """
-    insert = _insert_for(session)
+    insert = upsert_insert(session.get_bind().dialect.name)
     session.execute(insert(TreasuryLedgerHead.__table__)
                     .values(network_id=network_id, seq=0, hash=GENESIS_HASH)
                     .on_conflict_do_nothing(index_elements=["network_id"]))
