@@ -21,6 +21,19 @@ def test_slash_bang_and_addressed_commands():
     assert split_command('/relay report "unfinished').words == ["relay", "report", '"unfinished']
 
 
+@given(st.text(alphabet=st.sampled_from(list("ab c\t\n\r\u00a0\u2003\u00e9!,.-_@#1'\"\\")),
+               max_size=30))
+def test_words_split_as_a_shell_would(rest):
+    # Lines without quotes take a quicker path; it must cut exactly where shlex cuts
+    # (a no-break space stays inside a word, a tab or newline separates).
+    import shlex
+    try:
+        want = shlex.split(rest.strip())
+    except ValueError:
+        want = rest.strip().split()
+    assert split_command("/x " + rest).words[1:] == want
+
+
 def _feature():
     f = Feature("t")
 
