@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, bindparam, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -216,12 +216,19 @@ def _rsvp_upsert(dialect: str):
 def counts(session: Session, ev: CalendarEvent, occurrence: datetime) -> dict[int | None, Counter]:
     """Answers per circle for one occurrence: {circle_id: Counter(going=.., maybe=.., no=..)}."""
     out: dict[int | None, Counter] = {}
-    for circle_id, answer, n in session.exec(
-            select(EventRsvp.circle_id, EventRsvp.answer, func.count())
-            .where(EventRsvp.event_id == ev.id, EventRsvp.occurrence_utc == occurrence)
-            .group_by(EventRsvp.circle_id, EventRsvp.answer)).all():
+    for circle_id, answer, n in session.execute(_counts_statement(), {
+            "event": ev.id, "occurrence": occurrence}).all():
         out.setdefault(circle_id, Counter())[answer] += n
     return out
+
+
+@lru_cache(maxsize=1)
+def _counts_statement():
+    # Composed once: every RSVP answers with the counts.
+    return (select(EventRsvp.circle_id, EventRsvp.answer, func.count())
+            .where(EventRsvp.event_id == bindparam("event"),
+                   EventRsvp.occurrence_utc == bindparam("occurrence"))
+            .group_by(EventRsvp.circle_id, EventRsvp.answer))
 
 
 def home_circle_for(session: Session, person_id: int, network_id: int) -> Circle | None:

@@ -246,14 +246,19 @@ def stewardship(session: Session, network_id: int) -> TreasuryStewardship | None
     return session.get(TreasuryStewardship, network_id)
 
 
+@lru_cache(maxsize=1)
+def _stewardship_exists():
+    return select(TreasuryStewardship.network_id).where(
+        TreasuryStewardship.network_id == bindparam("network"))
+
+
 def open_treasury(work: Work, network: Network, settings: TreasurySettings) -> Handover | None:
     """Give the first stewardship term on the treasury's first use; None when already open.
 
     The first circle to have joined holds it first; the rotation follows join order.
     """
     # Asked on every treasury command: whether the row exists, without reading its lists.
-    if work.session.exec(select(TreasuryStewardship.network_id).where(
-            TreasuryStewardship.network_id == network.id)).first() is not None:
+    if work.session.execute(_stewardship_exists(), {"network": network.id}).first() is not None:
         return None
     circles = active_circles(work.session, network.id, work.now)
     if not circles:
@@ -527,6 +532,15 @@ def find_draw(session: Session, network_id: int, draw_id: int) -> TreasuryDraw:
     return draw
 
 
+def _draw_and_ballot(session: Session, network_id: int, draw_id: int
+                     ) -> tuple[TreasuryDraw, TreasuryBallot]:
+    """The network's draw and its ballot (one query), or a refusal."""
+    found = session.exec(_draw_and_ballot_statement(), params={"draw": draw_id}).first()
+    if found is None or found[0].network_id != network_id:
+        raise Refusal("treasury.no_such_draw", number=draw_id)
+    return found[0], found[1]
+
+
 @dataclass
 class VoteReceipt:
     """What happened to a vote: `previous` is the choice it replaced (None if new)."""
@@ -535,18 +549,21 @@ class VoteReceipt:
     ballot: TreasuryBallot
     choice: Choice
     previous: Choice | None
+    votes: list[Vote] | None = None  # every vote of the ballot now, when asked for
 
 
 def cast_vote(work: Work, draw_id: int, person: Person, circle: Circle,
-              membership: Membership, choice: Choice | str, account: str = "") -> VoteReceipt:
+              membership: Membership, choice: Choice | str, account: str = "",
+              with_votes: bool = False) -> VoteReceipt:
     """Record (or change) a person's vote, from one of their circles.
 
     One row per person and ballot, written with an upsert, so however many accounts and
     however many simultaneous clicks, a person holds exactly one vote: the latest.
+    `with_votes` also returns every vote of the ballot (for a tally) without reading them
+    again after the upsert.
     """
     choice = Choice(choice)
-    draw = find_draw(work.session, circle.network_id, draw_id)
-    ballot = work.session.get(TreasuryBallot, draw.id)
+    draw, ballot = _draw_and_ballot(work.session, circle.network_id, draw_id)
     if ballot.state != "open" or work.now >= utc(ballot.closes_at):
         raise Refusal("treasury.ballot_closed", number=draw.id)
     if circle.id not in ballot.eligible:
@@ -557,15 +574,39 @@ def cast_vote(work: Work, draw_id: int, person: Person, circle: Circle,
                     utc(ballot.opened_at), policy.min_membership_age):
         raise Refusal("treasury.member_too_new", number=draw.id,
                       days=policy.min_membership_age.days)
-    previous = work.session.exec(_previous_vote(), params={
-        "draw": draw.id, "person": person.id}).first()
+    account = account[:200]
+    votes = None
+    if with_votes:  # the ballot's votes hold this person's previous one
+        votes = votes_of(work.session, draw.id)
+        previous = next((v.choice for v in votes if v.person_id == person.id), None)
+    else:
+        previous = work.session.exec(_previous_vote(), params={
+            "draw": draw.id, "person": person.id}).first()
     work.session.execute(_vote_upsert(work.session.get_bind().dialect.name), {
         "draw_id": draw.id, "person_id": person.id, "circle_id": circle.id,
-        "choice": choice.value, "cast_at": work.now, "account": account[:200]})
-    return VoteReceipt(draw, ballot, choice, Choice(previous) if previous else None)
+        "choice": choice.value, "cast_at": work.now, "account": account})
+    if votes is not None:  # one row per person: this vote replaces their previous one
+        votes = [v for v in votes if v.person_id != person.id]
+        votes.append(Vote(person.id, circle.id, choice, work.now, account))
+    return VoteReceipt(draw, ballot, choice, Choice(previous) if previous else None, votes)
 
 
-# Votes arrive in bursts when a ballot opens: their two statements are composed once.
+# Votes arrive in bursts when a ballot opens: their statements are composed once.
+@lru_cache(maxsize=1)
+def _draw_and_ballot_statement():
+    return (select(TreasuryDraw, TreasuryBallot)
+            .join(TreasuryBallot, TreasuryBallot.draw_id == TreasuryDraw.id)
+            .where(TreasuryDraw.id == bindparam("draw")))
+
+
+@lru_cache(maxsize=1)
+def _votes_statement():
+    return (select(TreasuryVote.person_id, TreasuryVote.circle_id, TreasuryVote.choice,
+                   TreasuryVote.cast_at, TreasuryVote.account)
+            .where(TreasuryVote.draw_id == bindparam("draw"))
+            .order_by(TreasuryVote.cast_at, TreasuryVote.id))
+
+
 @lru_cache(maxsize=1)
 def _previous_vote():
     return select(TreasuryVote.choice).where(TreasuryVote.draw_id == bindparam("draw"),
@@ -584,18 +625,18 @@ def _vote_upsert(dialect: str):
 def votes_of(session: Session, draw_id: int) -> list[Vote]:
     """The ballot's votes, as the counting rules take them."""
     # Plain columns, not objects: every vote shows the tally, which reads every vote.
-    rows = session.exec(select(TreasuryVote.person_id, TreasuryVote.circle_id,
-                               TreasuryVote.choice, TreasuryVote.cast_at, TreasuryVote.account)
-                        .where(TreasuryVote.draw_id == draw_id)
-                        .order_by(TreasuryVote.cast_at, TreasuryVote.id)).all()
+    rows = session.execute(_votes_statement(), {"draw": draw_id}).all()
     return [Vote(person, circle, Choice(choice), utc(cast_at), account)
             for person, circle, choice, cast_at, account in rows]
 
 
-def count_ballot(session: Session, draw: TreasuryDraw, ballot: TreasuryBallot) -> Tally:
-    """The tally of a ballot so far (or final, once closed)."""
-    return tally(ballot_policy(ballot), votes_of(session, draw.id), ballot.eligible,
-                 draw.circle_id, closes_at=utc(ballot.closes_at))
+def count_ballot(session: Session, draw: TreasuryDraw, ballot: TreasuryBallot,
+                 votes: list[Vote] | None = None) -> Tally:
+    """The tally of a ballot so far (or final, once closed); `votes` when already read."""
+    if votes is None:
+        votes = votes_of(session, draw.id)
+    return tally(ballot_policy(ballot), votes, ballot.eligible, draw.circle_id,
+                 closes_at=utc(ballot.closes_at))
 
 
 @dataclass

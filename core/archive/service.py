@@ -10,8 +10,9 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, insert
 from sqlmodel import Session, select
 
 from core import i18n
@@ -312,11 +313,16 @@ class Added:
     proposals: list[ArchiveMergeProposal] = field(default_factory=list)
 
 
+# Every entry added reads its network's spellings: the statement is composed once.
+@lru_cache(maxsize=1)
+def _aliases_statement():
+    return (select(ArchiveAlias.alias, ArchiveAlias.actor_id)
+            .where(ArchiveAlias.network_id == bindparam("network")).order_by(ArchiveAlias.id))
+
+
 def _alias_map(session: Session, network_id: int) -> dict[tuple[str, ...], int]:
     out: dict[tuple[str, ...], int] = {}
-    for alias, actor_id in session.exec(
-            select(ArchiveAlias.alias, ArchiveAlias.actor_id)
-            .where(ArchiveAlias.network_id == network_id).order_by(ArchiveAlias.id)).all():
+    for alias, actor_id in session.execute(_aliases_statement(), {"network": network_id}).all():
         seq = tuple(words(alias))
         if seq:
             out.setdefault(seq, actor_id)
@@ -346,18 +352,23 @@ def add_entry(session: Session, *, circle: Circle, author_id: int | None, kind: 
     for actor_id in find_known(text, _alias_map(session, circle.network_id)):
         actor = canonical(session, session.get(ArchiveActor, actor_id))
         named.setdefault(actor.id, actor)
-    entry = ArchiveEntry(network_id=circle.network_id, circle_id=circle.id, author_id=author_id,
-                         kind=kind, text=plain, language=language, visibility=visibility,
-                         occurred_on=occurred_on, created_at=now, sources=list(sources),
-                         attachments=list(attachments),
-                         search_text=search_text_for(plain, *_names(session, named)))
-    session.add(entry)
+    values = dict(network_id=circle.network_id, circle_id=circle.id, author_id=author_id,
+                  kind=kind, text=plain, language=language, visibility=visibility,
+                  occurred_on=occurred_on, created_at=now, sources=list(sources),
+                  attachments=list(attachments), status="active",
+                  search_text=search_text_for(plain, *_names(session, named)))
+    # Plain INSERTs, like the outbox: an entry is the most frequent write after votes, and the
+    # ORM's unit of work cost more than the rows themselves. (New actors are flushed first.)
     session.flush()
-    for tag in dict.fromkeys([*tags, *hashtags(plain)]):
-        session.add(ArchiveTag(entry_id=entry.id, tag=tag))
-    for actor_id in named:
-        session.add(ArchiveMention(entry_id=entry.id, actor_id=actor_id))
-    result.entry = entry  # (tags and mentions are written with the unit of work)
+    entry_id = session.execute(insert(ArchiveEntry.__table__), values).inserted_primary_key[0]
+    tags = [{"entry_id": entry_id, "tag": t} for t in dict.fromkeys([*tags, *hashtags(plain)])]
+    if tags:
+        session.execute(insert(ArchiveTag.__table__), tags)
+    if named:
+        session.execute(insert(ArchiveMention.__table__),
+                        [{"entry_id": entry_id, "actor_id": a} for a in named])
+    # What was written, as a detached row for the reply: callers read it, never change it.
+    result.entry = ArchiveEntry(id=entry_id, **values)
     result.actors = sorted(named.values(), key=lambda a: a.name.casefold())
     return result
 
