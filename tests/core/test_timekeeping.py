@@ -174,17 +174,22 @@ def test_resolve_local_keeps_the_wall_time_unless_it_falls_in_a_gap(case):
     (U(2026, 3, 14, 9, 0), "Europe/Berlin", "de", "Sa., 14. März 2026, 10:00 MEZ"),
     (U(2026, 3, 29, 16, 0), "Europe/Berlin", "en", f"Sun, Mar 29, 2026, 6:00{NNBSP}PM CEST"),
     (U(2026, 3, 29, 16, 0), "Europe/Berlin", "de", "So., 29. März 2026, 18:00 MESZ"),
-    (U(2026, 3, 29, 16, 0), "America/Chicago", "fr", "dim. 29 mars 2026, 11:00 HEC"),
+    # Zone labels come from CLDR, which renames some between Babel releases (Babel 2.19
+    # says "CDT" and "TSİ" where earlier ones said "HEC" and "GMT+03:00"): either is right.
+    (U(2026, 3, 29, 16, 0), "America/Chicago", "fr",
+     {"dim. 29 mars 2026, 11:00 HEC", "dim. 29 mars 2026, 11:00 CDT"}),
     (U(2026, 3, 29, 16, 0), "Asia/Kolkata", "en", f"Sun, Mar 29, 2026, 9:30{NNBSP}PM IST"),
     (U(2026, 3, 29, 16, 0), "Asia/Kathmandu", "en",
      f"Sun, Mar 29, 2026, 9:45{NNBSP}PM GMT+05:45"),
     (U(2026, 3, 29, 16, 0), "America/St_Johns", "es", "dom, 29 mar 2026, 13:30 NDT"),
     (U(2026, 3, 29, 16, 0), "Australia/Adelaide", "en", f"Mon, Mar 30, 2026, 2:30{NNBSP}AM ACDT"),
     (U(2026, 7, 1, 16, 0), "Australia/Adelaide", "en", f"Thu, Jul 2, 2026, 1:30{NNBSP}AM ACST"),
-    (U(2026, 3, 29, 16, 0), "Europe/Istanbul", "tr", "29 Mar 2026 Paz 19:00 GMT+03:00"),
+    (U(2026, 3, 29, 16, 0), "Europe/Istanbul", "tr",
+     {"29 Mar 2026 Paz 19:00 GMT+03:00", "29 Mar 2026 Paz 19:00 TSİ"}),
 ])
 def test_format_local_shows_weekday_date_time_and_zone(instant, tz, lang, expected):
-    assert format_local(instant, tz, lang) == expected
+    accepted = expected if isinstance(expected, set) else {expected}
+    assert format_local(instant, tz, lang) in accepted
 
 
 def test_format_local_styles():
