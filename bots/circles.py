@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 
+from functools import lru_cache
+
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from core import circles as svc
@@ -324,12 +327,22 @@ async def link(ctx: Context, code: str | None) -> str:
                   name=person.display_name)
 
 
+@lru_cache(maxsize=1)
+def _whoami_statements():
+    # Composed once: "who am I here" is among the most asked questions.
+    accounts = select(Account).where(Account.person_id == bindparam("person"))
+    circles = (select(Circle, Membership).join(Membership, Membership.circle_id == Circle.id)
+               .where(Membership.person_id == bindparam("person"),
+                      Membership.left_at == None))  # noqa: E711
+    return accounts, circles
+
+
 @feature.command("whoami", aliases=("me",))
 async def whoami(ctx: Context) -> str:
-    s = ctx.session
-    accounts = s.exec(select(Account).where(Account.person_id == ctx.person.id)).all()
-    rows = s.exec(select(Circle, Membership).join(Membership, Membership.circle_id == Circle.id)
-                  .where(Membership.person_id == ctx.person.id, Membership.left_at == None)).all()  # noqa: E711
+    s, who = ctx.session, {"person": ctx.person.id}
+    accounts_q, circles_q = _whoami_statements()
+    accounts = s.exec(accounts_q, params=who).all()
+    rows = s.exec(circles_q, params=who).all()
     circles = [c.name + (ctx.tr("circles.role_coordinator") if m.is_coordinator else "") +
                (ctx.tr("circles.role_steward") if m.is_steward else "") for c, m in rows]
     return ctx.tr("circles.whoami", name=ctx.person.display_name, id=ctx.person.id,

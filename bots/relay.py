@@ -12,6 +12,9 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
+from functools import lru_cache
+
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from core import i18n
@@ -287,12 +290,17 @@ async def status(ctx: Context, relay: int | None) -> str:
         if r is None or r.network_id != ctx.network.id:
             raise Refusal("relay.not_in_network", id=relay)
         return status_text(ctx, r)
-    rows = ctx.session.exec(select(Relay).where(Relay.network_id == ctx.network.id,
-                                                Relay.state.in_(rules.ACTIVE_RELAY))
-                            .order_by(Relay.id)).all()
+    rows = ctx.session.exec(_running_relays(), params={"network": ctx.network.id}).all()
     if not rows:
         return ctx.tr("relay.status_none")
     return "\n\n".join(status_text(ctx, r) for r in rows)
+
+
+@lru_cache(maxsize=1)
+def _running_relays():
+    # Composed once: /relay status is asked far more often than relays change.
+    return (select(Relay).where(Relay.network_id == bindparam("network"),
+                                Relay.state.in_(rules.ACTIVE_RELAY)).order_by(Relay.id))
 
 
 # --- steering --------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ import asyncio
 import re
 from datetime import datetime, timedelta
 
+from functools import lru_cache
+
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from core import i18n
@@ -235,8 +238,7 @@ async def status(ctx: Context, id: int) -> str:
 
 @feature.command("syncday list", who=MEMBER, aliases=("syncdays",))
 async def list_days(ctx: Context) -> str:
-    days = ctx.session.exec(select(SyncDay).where(SyncDay.network_id == ctx.network.id)
-                            .order_by(SyncDay.day, SyncDay.id)).all()
+    days = ctx.session.exec(_network_days(), params={"network": ctx.network.id}).all()
     if not days:
         return ctx.tr("syncday.list_empty")
     lines = [ctx.tr("syncday.list_header")]
@@ -246,6 +248,13 @@ async def list_days(ctx: Context) -> str:
                             mode=_mode_text(sd, ctx.lang), count=n,
                             cancelled=ctx.tr("syncday.list_cancelled") if sd.cancelled_at else ""))
     return "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def _network_days():
+    # Composed once: the list is asked far more often than days are declared.
+    return (select(SyncDay).where(SyncDay.network_id == bindparam("network"))
+            .order_by(SyncDay.day, SyncDay.id))
 
 
 @feature.command("syncday cancel", args=[Arg("id", PositiveInt)], who=COORDINATOR)

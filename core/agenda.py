@@ -169,12 +169,19 @@ def cancel_event(work: Work, ev: CalendarEvent) -> None:
 
 def visible_events(session: Session, circle: Circle) -> list[CalendarEvent]:
     """Events a circle sees: its own and its network's network-wide ones (not cancelled)."""
+    return list(session.exec(_visible_statement(), params={
+        "network": circle.network_id, "circle": circle.id}).all())
+
+
+@lru_cache(maxsize=1)
+def _visible_statement():
     # Filtered in SQL: a network of many circles has many circles' own events to skip.
-    return list(session.exec(select(CalendarEvent).where(
-        CalendarEvent.network_id == circle.network_id,
+    # Composed once: every /event list runs it.
+    return (select(CalendarEvent).where(
+        CalendarEvent.network_id == bindparam("network"),
         CalendarEvent.cancelled_at == None,  # noqa: E711
-        or_(CalendarEvent.scope == "network", CalendarEvent.circle_id == circle.id))
-        .order_by(CalendarEvent.start_utc, CalendarEvent.id)).all())
+        or_(CalendarEvent.scope == "network", CalendarEvent.circle_id == bindparam("circle")))
+        .order_by(CalendarEvent.start_utc, CalendarEvent.id))
 
 
 def network_events(session: Session, network_id: int) -> list[CalendarEvent]:

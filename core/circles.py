@@ -244,9 +244,15 @@ def register_circle(session: Session, network: Network, incoming: Incoming, *, c
 
 def people_in_circle(session: Session, circle_id: int) -> list[tuple[Person, Membership]]:
     """Current members of a circle with their memberships."""
-    q = (select(Person, Membership).join(Membership, Membership.person_id == Person.id)
-         .where(Membership.circle_id == circle_id, Membership.left_at == None))  # noqa: E711
-    return list(session.exec(q).all())
+    return list(session.exec(_people_statement(), params={"circle": circle_id}).all())
+
+
+@lru_cache(maxsize=1)
+def _people_statement():
+    # Composed once: /circle info and every roster read it.
+    return (select(Person, Membership).join(Membership, Membership.person_id == Person.id)
+            .where(Membership.circle_id == bindparam("circle"),
+                   Membership.left_at == None))  # noqa: E711
 
 
 def find_member(session: Session, circle_id: int, ref: str) -> Person | None:

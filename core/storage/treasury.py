@@ -13,9 +13,10 @@ the same previous entry; the unique (network_id, seq) constraint backs this up.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint, select, update
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, bindparam, select, update
 from sqlmodel import Field, Session, SQLModel
 
 from core.ledger import GENESIS_HASH, EntryKind, LedgerEntry, next_entry
@@ -265,7 +266,12 @@ def load_chain(session: Session, network_id: int) -> list[LedgerEntry]:
 
 def ledger_head(session: Session, network_id: int) -> tuple[int, str]:
     """(seq, hash) of the network's latest entry, (0, GENESIS_HASH) before the first."""
-    table = TreasuryLedgerHead.__table__
-    row = session.execute(select(table.c.seq, table.c.hash)
-                          .where(table.c.network_id == network_id)).first()
+    row = session.execute(_head_statement(), {"network": network_id}).first()
     return (row.seq, row.hash) if row else (0, GENESIS_HASH)
+
+
+@lru_cache(maxsize=1)
+def _head_statement():
+    # Composed once: every balance, vote receipt and ledger append reads the head.
+    table = TreasuryLedgerHead.__table__
+    return select(table.c.seq, table.c.hash).where(table.c.network_id == bindparam("network"))
