@@ -31,7 +31,7 @@ from core.messages import Attachment, Choice, Outgoing
 from core.money import Money, MoneyError
 from core.storage.archive import ArchiveActor, ArchiveEntry
 from core.storage.models import Circle, OutboxMessage, Person
-from core.timekeeping import format_local
+from core.timekeeping import format_local, local_wall
 from core.translation_cache import forget_texts, live_cache
 from core.work import Context, Refusal
 
@@ -86,8 +86,7 @@ def _countries(lang: str, codes) -> str:
 
 
 def _local_today(ctx: Context) -> date:
-    from zoneinfo import ZoneInfo
-    return ctx.now.astimezone(ZoneInfo(ctx.circle.timezone or "UTC")).date()
+    return local_wall(ctx.now, ctx.circle.timezone or "UTC").date()
 
 
 def _entry_fields(ctx: Context, opts: dict[str, str]) -> dict:

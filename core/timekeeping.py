@@ -103,7 +103,7 @@ def zone(name: str) -> ZoneInfo:
         canonical = "UTC"
     if canonical is not None:
         try:
-            return ZoneInfo(canonical)
+            return _zone_info(canonical)
         except (ZoneInfoNotFoundError, ValueError):  # pragma: no cover - broken tz database
             pass
     hints = suggest_zones(name)
@@ -111,6 +111,13 @@ def zone(name: str) -> ZoneInfo:
             else "; use an IANA name like 'Europe/Berlin'")
     raise TimeProblem(f"unknown time zone {name!r}{hint}", "args.bad_zone", value=name,
                       suggestion=hints[0] if hints else "Europe/Berlin")
+
+
+@lru_cache(maxsize=None)
+def _zone_info(canonical: str) -> ZoneInfo:
+    # Held for the life of the process: ZoneInfo keeps only the last 8 zones it made, so
+    # circles in more zones than that (one per city) re-read tz files on every command.
+    return ZoneInfo(canonical)
 
 
 def local_wall(instant_utc: datetime, tz: str) -> datetime:

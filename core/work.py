@@ -164,9 +164,12 @@ class Work:
         # A plain INSERT, like the outbox: most commands that change something write one.
         # (Pending rows go first: the entry may name a person added in this unit of work.)
         self.session.flush()
-        self.session.execute(insert(AuditEntry.__table__), {
+        self.session.execute(_INSERT_AUDIT, {
             "at": self.now, "person_id": person_id, "circle_id": circle_id,
             "network_id": network_id, "action": action, "details": details})
+
+
+_INSERT_AUDIT = insert(AuditEntry.__table__)
 
 
 def coordinators(session: Session, circle_id: int) -> list[Person]:

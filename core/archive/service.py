@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 
-from sqlalchemy import bindparam, delete, insert
+from sqlalchemy import Row, bindparam, delete, insert
 from sqlmodel import Session, select
 
 from core import i18n
@@ -304,10 +304,10 @@ def keep_apart(session: Session, a: ArchiveActor, b: ArchiveActor, person_id: in
 
 @dataclass
 class Added:
-    """What adding an entry did: the entry, the actors it names, actors it created, and
-    merge proposals those raised."""
+    """What adding an entry did: the entry (its row as written, read-only: `.id`, `.kind`...),
+    the actors it names, actors it created, and merge proposals those raised."""
 
-    entry: ArchiveEntry
+    entry: Row
     actors: list[ArchiveActor] = field(default_factory=list)
     new_actors: list[ArchiveActor] = field(default_factory=list)
     proposals: list[ArchiveMergeProposal] = field(default_factory=list)
@@ -360,17 +360,20 @@ def add_entry(session: Session, *, circle: Circle, author_id: int | None, kind: 
     # Plain INSERTs, like the outbox: an entry is the most frequent write after votes, and the
     # ORM's unit of work cost more than the rows themselves. (New actors are flushed first.)
     session.flush()
-    entry_id = session.execute(insert(ArchiveEntry.__table__), values).inserted_primary_key[0]
+    row = session.execute(_INSERT_ENTRY, values).one()
+    entry_id = row.id
     tags = [{"entry_id": entry_id, "tag": t} for t in dict.fromkeys([*tags, *hashtags(plain)])]
     if tags:
         session.execute(insert(ArchiveTag.__table__), tags)
     if named:
         session.execute(insert(ArchiveMention.__table__),
                         [{"entry_id": entry_id, "actor_id": a} for a in named])
-    # What was written, as a detached row for the reply: callers read it, never change it.
-    result.entry = ArchiveEntry(id=entry_id, **values)
+    result.entry = row  # what was written, read-only (a row, not an object to change)
     result.actors = sorted(named.values(), key=lambda a: a.name.casefold())
     return result
+
+
+_INSERT_ENTRY = insert(ArchiveEntry.__table__).returning(*ArchiveEntry.__table__.columns)
 
 
 def _names(session: Session, named: dict[int, ArchiveActor]) -> list[str]:
