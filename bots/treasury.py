@@ -176,15 +176,14 @@ async def draw(ctx: Context, amount: str, currency: str, category: str, urgency:
 async def vote(ctx: Context, draw: int, choice: str) -> str:
     network, settings = _open(ctx)
     account = f"{ctx.account.platform}:{ctx.account.platform_user_id}"
-    receipt = svc.cast_vote(ctx, draw, ctx.person, ctx.circle, ctx.membership, choice, account,
-                            with_votes=settings.show_tally)
+    receipt = svc.cast_vote(ctx, draw, ctx.person, ctx.circle, ctx.membership, choice, account)
     key = "treasury.vote_changed" if receipt.previous and receipt.previous != receipt.choice \
         else "treasury.vote_recorded"
     text = ctx.tr(key, number=draw, choice=ctx.tr(f"treasury.choice_{receipt.choice.value}"),
                   circle=ctx.circle.name,
                   deadline=format_local(receipt.ballot.closes_at, ctx.tz, ctx.lang))
     if settings.show_tally:
-        tally = svc.count_ballot(ctx.session, receipt.draw, receipt.ballot, receipt.votes)
+        tally = svc.count_ballot(ctx.session, receipt.draw, receipt.ballot)
         text += "\n" + words.tally_text(ctx.lang, tally, {ctx.circle.id: ctx.circle.name},
                                          focus=ctx.circle.id, number=draw)
     return text

@@ -24,13 +24,13 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Mapping
 
-from sqlalchemy import and_, bindparam, or_
+from sqlalchemy import and_, bindparam, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from core.ballots import (
     BallotError, BallotPolicy, Choice, CountingMode, DrawRequest, Tally, Vote,
-    deadline_for, eligible, tally,
+    deadline_for, eligible, tally_counts,
 )
 from core.circles import active_circles
 from core.clock import utc
@@ -549,18 +549,14 @@ class VoteReceipt:
     ballot: TreasuryBallot
     choice: Choice
     previous: Choice | None
-    votes: list[Vote] | None = None  # every vote of the ballot now, when asked for
 
 
 def cast_vote(work: Work, draw_id: int, person: Person, circle: Circle,
-              membership: Membership, choice: Choice | str, account: str = "",
-              with_votes: bool = False) -> VoteReceipt:
+              membership: Membership, choice: Choice | str, account: str = "") -> VoteReceipt:
     """Record (or change) a person's vote, from one of their circles.
 
     One row per person and ballot, written with an upsert, so however many accounts and
     however many simultaneous clicks, a person holds exactly one vote: the latest.
-    `with_votes` also returns every vote of the ballot (for a tally) without reading them
-    again after the upsert.
     """
     choice = Choice(choice)
     draw, ballot = _draw_and_ballot(work.session, circle.network_id, draw_id)
@@ -574,21 +570,12 @@ def cast_vote(work: Work, draw_id: int, person: Person, circle: Circle,
                     utc(ballot.opened_at), policy.min_membership_age):
         raise Refusal("treasury.member_too_new", number=draw.id,
                       days=policy.min_membership_age.days)
-    account = account[:200]
-    votes = None
-    if with_votes:  # the ballot's votes hold this person's previous one
-        votes = votes_of(work.session, draw.id)
-        previous = next((v.choice for v in votes if v.person_id == person.id), None)
-    else:
-        previous = work.session.exec(_previous_vote(), params={
-            "draw": draw.id, "person": person.id}).first()
+    previous = work.session.exec(_previous_vote(), params={
+        "draw": draw.id, "person": person.id}).first()
     work.session.execute(_vote_upsert(work.session.get_bind().dialect.name), {
         "draw_id": draw.id, "person_id": person.id, "circle_id": circle.id,
-        "choice": choice.value, "cast_at": work.now, "account": account})
-    if votes is not None:  # one row per person: this vote replaces their previous one
-        votes = [v for v in votes if v.person_id != person.id]
-        votes.append(Vote(person.id, circle.id, choice, work.now, account))
-    return VoteReceipt(draw, ballot, choice, Choice(previous) if previous else None, votes)
+        "choice": choice.value, "cast_at": work.now, "account": account[:200]})
+    return VoteReceipt(draw, ballot, choice, Choice(previous) if previous else None)
 
 
 # Votes arrive in bursts when a ballot opens: their statements are composed once.
@@ -624,19 +611,31 @@ def _vote_upsert(dialect: str):
 
 def votes_of(session: Session, draw_id: int) -> list[Vote]:
     """The ballot's votes, as the counting rules take them."""
-    # Plain columns, not objects: every vote shows the tally, which reads every vote.
+    # Plain columns, not objects: a ballot may hold thousands.
     rows = session.execute(_votes_statement(), {"draw": draw_id}).all()
     return [Vote(person, circle, Choice(choice), utc(cast_at), account)
             for person, circle, choice, cast_at, account in rows]
 
 
-def count_ballot(session: Session, draw: TreasuryDraw, ballot: TreasuryBallot,
-                 votes: list[Vote] | None = None) -> Tally:
-    """The tally of a ballot so far (or final, once closed); `votes` when already read."""
-    if votes is None:
-        votes = votes_of(session, draw.id)
-    return tally(ballot_policy(ballot), votes, ballot.eligible, draw.circle_id,
-                 closes_at=utc(ballot.closes_at))
+def count_ballot(session: Session, draw: TreasuryDraw, ballot: TreasuryBallot) -> Tally:
+    """The tally of a ballot so far (or final, once closed).
+
+    Counted by the database: a person holds one vote row per ballot (the upsert in
+    `cast_vote`, and `merge_person` when two people turn out to be one), so counting rows per
+    circle and choice is counting each person's latest vote, as `core.ballots.tally` does,
+    without reading every vote of a large ballot on every vote.
+    """
+    counts = {(circle, Choice(choice)): n for circle, choice, n in session.execute(
+        _counts_statement(), {"draw": draw.id, "closes": utc(ballot.closes_at)})}
+    return tally_counts(ballot_policy(ballot), counts, ballot.eligible, draw.circle_id)
+
+
+@lru_cache(maxsize=1)
+def _counts_statement():
+    return (select(TreasuryVote.circle_id, TreasuryVote.choice, func.count())
+            .where(TreasuryVote.draw_id == bindparam("draw"),
+                   TreasuryVote.cast_at <= bindparam("closes"))
+            .group_by(TreasuryVote.circle_id, TreasuryVote.choice))
 
 
 @dataclass

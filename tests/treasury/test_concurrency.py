@@ -132,3 +132,41 @@ async def test_concurrent_appends_never_fork_the_chain(any_ttown):
     assert [e.seq for e in chain] == list(range(1, 37))
     assert len({e.prev_hash for e in chain}) == 36  # no two entries share a parent
     assert verify_chain(chain).ok
+
+
+async def test_the_database_counts_as_the_rules_do(any_ttown):
+    # Tallies are counted with one GROUP BY; the rules in core.ballots count every vote.
+    # After rounds of random votes and changed minds both must agree on every figure.
+    import random
+
+    from core.ballots import tally
+    from core.clock import utc
+    from core.treasury import ballot_policy, votes_of
+
+    town = any_ttown
+    await _open_draw(town)
+    rng = random.Random(7)
+    chats = ("chicago", "gaziantep", "lagos")
+    for _ in range(4):
+        batch = [_vote(chat, f"{chat}_{m}", f"/treasury vote 1 {rng.choice(('yes', 'no', 'abstain'))}")
+                 for chat in chats for m in MEMBERS if rng.random() < 0.6]
+        for inc in batch:
+            await town.app.dispatcher.handle(inc)
+        with unit_of_work(town.app.services.engine) as s:
+            draw = find_draw(s, 1, 1)
+            ballot = s.get(TreasuryBallot, 1)
+            counted = count_ballot(s, draw, ballot)
+            ruled = tally(ballot_policy(ballot), votes_of(s, 1), ballot.eligible,
+                          draw.circle_id, closes_at=utc(ballot.closes_at))
+        assert counted == ruled
+        assert counted.voters == len(_voted(town)) > 0
+
+
+def _voted(town) -> set[tuple[str, str]]:
+    """(chat, user) of everyone holding a vote."""
+    from core.storage.models import Account
+    with unit_of_work(town.app.services.engine) as s:
+        rows = s.exec(select(Circle.chat_id, Account.platform_user_id)
+                      .join(TreasuryVote, TreasuryVote.circle_id == Circle.id)
+                      .join(Account, Account.person_id == TreasuryVote.person_id)).all()
+    return set(rows)
