@@ -325,17 +325,26 @@ def tally(policy: BallotPolicy, votes: Iterable[Vote], eligible_circles: Iterabl
     return tally_counts(policy, raw, circles, requester)
 
 
+_NOBODY = CircleCount()
+
+
+def _count(choices: dict[Choice, int] | None) -> CircleCount:
+    if not choices:  # most circles of a large ballot, most of the time
+        return _NOBODY
+    return CircleCount(yes=choices.get(Choice.YES, 0), no=choices.get(Choice.NO, 0),
+                       abstain=choices.get(Choice.ABSTAIN, 0))
+
+
 def tally_counts(policy: BallotPolicy, counts: dict[tuple[int, Choice], int],
                  eligible_circles: Iterable[int], requester: int) -> Tally:
     """`tally` from votes already counted: {(circle, choice): how many persons}, one vote per
     person (the latest, as `latest_votes` keeps). Circles outside `eligible_circles` are
     ignored. The database can count this way without reading every vote."""
     circles = sorted(set(eligible_circles))
-    per_circle = {
-        c: CircleCount(yes=counts.get((c, Choice.YES), 0), no=counts.get((c, Choice.NO), 0),
-                       abstain=counts.get((c, Choice.ABSTAIN), 0))
-        for c in circles
-    }
+    voted: dict[int, dict[Choice, int]] = {}
+    for (circle, choice), n in counts.items():
+        voted.setdefault(circle, {})[choice] = n
+    per_circle = {c: _count(voted.get(c)) for c in circles}
     voters = sum(n.yes + n.no + n.abstain for n in per_circle.values())
     taking_part = [c for c, count in per_circle.items() if count.took_part]
 

@@ -70,10 +70,17 @@ def _plural_rule(lang: str):
 
 def available_languages() -> list[str]:
     """Codes of every language with a catalog, English first."""
+    return list(_catalog_codes())
+
+
+@lru_cache(maxsize=1)
+def _catalog_codes() -> tuple[str, ...]:
+    # Read once: catalogs ship with the code, and /lang asks on every use.
     codes = sorted(p.name for p in LOCALES_DIR.iterdir() if p.is_dir() and any(p.glob("*.toml")))
-    return sorted(codes, key=lambda c: (c != DEFAULT_LANG, c))
+    return tuple(sorted(codes, key=lambda c: (c != DEFAULT_LANG, c)))
 
 
+@lru_cache(maxsize=1024)
 def language_name(code: str, in_lang: str | None = None) -> str:
     """The language's own name (or its name in `in_lang`), e.g. "español"."""
     try:

@@ -246,6 +246,11 @@ def stewardship(session: Session, network_id: int) -> TreasuryStewardship | None
     return session.get(TreasuryStewardship, network_id)
 
 
+# Networks whose treasury this process has seen open, per engine. A stewardship row is never
+# removed, so once seen (committed by whoever opened it) the question need not be asked again.
+_OPEN_SEEN: "weakref.WeakKeyDictionary[Any, set[int]]" = weakref.WeakKeyDictionary()
+
+
 @lru_cache(maxsize=1)
 def _stewardship_exists():
     return select(TreasuryStewardship.network_id).where(
@@ -258,7 +263,11 @@ def open_treasury(work: Work, network: Network, settings: TreasurySettings) -> H
     The first circle to have joined holds it first; the rotation follows join order.
     """
     # Asked on every treasury command: whether the row exists, without reading its lists.
+    seen = _OPEN_SEEN.setdefault(work.session.get_bind(), set())
+    if network.id in seen:
+        return None
     if work.session.execute(_stewardship_exists(), {"network": network.id}).first() is not None:
+        seen.add(network.id)
         return None
     circles = active_circles(work.session, network.id, work.now)
     if not circles:
