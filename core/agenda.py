@@ -232,10 +232,10 @@ def counts(session: Session, ev: CalendarEvent, occurrence: datetime) -> dict[in
 @lru_cache(maxsize=1)
 def _counts_statement():
     # Composed once: every RSVP answers with the counts.
-    return (select(EventRsvp.circle_id, EventRsvp.answer, func.count())
-            .where(EventRsvp.event_id == bindparam("event"),
-                   EventRsvp.occurrence_utc == bindparam("occurrence"))
-            .group_by(EventRsvp.circle_id, EventRsvp.answer))
+    t = EventRsvp.__table__.c
+    return (select(t.circle_id, t.answer, func.count())
+            .where(t.event_id == bindparam("event"), t.occurrence_utc == bindparam("occurrence"))
+            .group_by(t.circle_id, t.answer))
 
 
 def home_circle_for(session: Session, person_id: int, network_id: int) -> Circle | None:

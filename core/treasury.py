@@ -253,8 +253,8 @@ _OPEN_SEEN: "weakref.WeakKeyDictionary[Any, set[int]]" = weakref.WeakKeyDictiona
 
 @lru_cache(maxsize=1)
 def _stewardship_exists():
-    return select(TreasuryStewardship.network_id).where(
-        TreasuryStewardship.network_id == bindparam("network"))
+    t = TreasuryStewardship.__table__.c
+    return select(t.network_id).where(t.network_id == bindparam("network"))
 
 
 def open_treasury(work: Work, network: Network, settings: TreasurySettings) -> Handover | None:
@@ -579,15 +579,17 @@ def cast_vote(work: Work, draw_id: int, person: Person, circle: Circle,
                     utc(ballot.opened_at), policy.min_membership_age):
         raise Refusal("treasury.member_too_new", number=draw.id,
                       days=policy.min_membership_age.days)
-    previous = work.session.exec(_previous_vote(), params={
-        "draw": draw.id, "person": person.id}).first()
+    previous = work.session.execute(_previous_vote(), {
+        "draw": draw.id, "person": person.id}).scalar()
     work.session.execute(_vote_upsert(work.session.get_bind().dialect.name), {
         "draw_id": draw.id, "person_id": person.id, "circle_id": circle.id,
         "choice": choice.value, "cast_at": work.now, "account": account[:200]})
     return VoteReceipt(draw, ballot, choice, Choice(previous) if previous else None)
 
 
-# Votes arrive in bursts when a ballot opens: their statements are composed once.
+# Votes arrive in bursts when a ballot opens: their statements are composed once, of table
+# columns (`TreasuryVote.__table__.c`): naming the model's attributes would make SQLAlchemy set
+# up ORM loading on every run, which costs more than the query itself on SQLite.
 @lru_cache(maxsize=1)
 def _draw_and_ballot_statement():
     return (select(TreasuryDraw, TreasuryBallot)
@@ -597,16 +599,16 @@ def _draw_and_ballot_statement():
 
 @lru_cache(maxsize=1)
 def _votes_statement():
-    return (select(TreasuryVote.person_id, TreasuryVote.circle_id, TreasuryVote.choice,
-                   TreasuryVote.cast_at, TreasuryVote.account)
-            .where(TreasuryVote.draw_id == bindparam("draw"))
-            .order_by(TreasuryVote.cast_at, TreasuryVote.id))
+    t = TreasuryVote.__table__.c
+    return (select(t.person_id, t.circle_id, t.choice, t.cast_at, t.account)
+            .where(t.draw_id == bindparam("draw")).order_by(t.cast_at, t.id))
 
 
 @lru_cache(maxsize=1)
 def _previous_vote():
-    return select(TreasuryVote.choice).where(TreasuryVote.draw_id == bindparam("draw"),
-                                             TreasuryVote.person_id == bindparam("person"))
+    t = TreasuryVote.__table__.c
+    return select(t.choice).where(t.draw_id == bindparam("draw"),
+                                  t.person_id == bindparam("person"))
 
 
 @lru_cache(maxsize=2)
@@ -641,10 +643,10 @@ def count_ballot(session: Session, draw: TreasuryDraw, ballot: TreasuryBallot) -
 
 @lru_cache(maxsize=1)
 def _counts_statement():
-    return (select(TreasuryVote.circle_id, TreasuryVote.choice, func.count())
-            .where(TreasuryVote.draw_id == bindparam("draw"),
-                   TreasuryVote.cast_at <= bindparam("closes"))
-            .group_by(TreasuryVote.circle_id, TreasuryVote.choice))
+    t = TreasuryVote.__table__.c
+    return (select(t.circle_id, t.choice, func.count())
+            .where(t.draw_id == bindparam("draw"), t.cast_at <= bindparam("closes"))
+            .group_by(t.circle_id, t.choice))
 
 
 @dataclass

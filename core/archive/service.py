@@ -316,8 +316,8 @@ class Added:
 # Every entry added reads its network's spellings: the statement is composed once.
 @lru_cache(maxsize=1)
 def _aliases_statement():
-    return (select(ArchiveAlias.alias, ArchiveAlias.actor_id)
-            .where(ArchiveAlias.network_id == bindparam("network")).order_by(ArchiveAlias.id))
+    t = ArchiveAlias.__table__.c
+    return select(t.alias, t.actor_id).where(t.network_id == bindparam("network")).order_by(t.id)
 
 
 def _alias_map(session: Session, network_id: int) -> dict[tuple[str, ...], int]:
