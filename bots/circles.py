@@ -180,7 +180,7 @@ async def circle_invite(ctx: Context, uses: int, days: int) -> str:
 
 @feature.command("circle leave", who=COORDINATOR)
 async def circle_leave(ctx: Context) -> str:
-    c, net = ctx.circle, ctx.network
+    c, net = ctx.editable(ctx.circle), ctx.network
     c.left_at = ctx.now
     ctx.session.add(c)
     ctx.cancel_timers(f"circle:{c.id}:")
@@ -196,7 +196,7 @@ _FIELDS = ("name", "city", "country", "timezone", "language", "until")
 
 @feature.command("circle set", who=COORDINATOR, args=[Arg("field", Word), Arg("value", Text, rest=True)])
 async def circle_set(ctx: Context, field: str, value: str) -> str:
-    c = ctx.circle
+    c = ctx.editable(ctx.circle)
     field = field.lower()
     if field == "tz":
         field = "timezone"
@@ -286,8 +286,7 @@ async def lang(ctx: Context, language: str | None) -> str:
         return ctx.tr("circles.lang_list", langs=i18n.join_list(
             (_lang_choice(c, ctx.lang) for c in i18n.available_languages()), ctx.lang),
             current=i18n.language_name(ctx.lang, ctx.lang))
-    ctx.person.language = language
-    ctx.session.add(ctx.person)
+    ctx.editable(ctx.person).language = language
     return i18n.t(language, "circles.lang_set", language=i18n.language_name(language))
 
 
@@ -296,8 +295,7 @@ async def tz(ctx: Context, timezone: str | None) -> str:
     if timezone is None:
         return ctx.tr("circles.tz_show", timezone=ctx.tz,
                       local_time=format_local(ctx.now, ctx.tz, ctx.lang))
-    ctx.person.timezone = timezone
-    ctx.session.add(ctx.person)
+    ctx.editable(ctx.person).timezone = timezone
     return ctx.tr("circles.tz_set", timezone=timezone,
                   local_time=format_local(ctx.now, timezone, ctx.lang))
 
@@ -364,6 +362,7 @@ async def chat_events(ctx: Context) -> None:
         return
     if inc.event == "chat_moved":
         new_id = str(inc.data["new_chat_id"])
+        c = ctx.editable(c)
         c.chat_id = new_id
         s.add(c)
         from core.storage.models import OutboxMessage
@@ -374,6 +373,7 @@ async def chat_events(ctx: Context) -> None:
             s.add(row)
         ctx.audit("circle.moved", new_chat_id=new_id)
     elif inc.event in ("bot_removed", "chat_deleted"):
+        c = ctx.editable(c)
         c.left_at = ctx.now
         s.add(c)
         ctx.cancel_timers(f"circle:{c.id}:")

@@ -143,7 +143,7 @@ async def retention_show(ctx: Context) -> str:
 @feature.command("retention set", who=COORDINATOR,
                  args=[Arg("what", choice(*retention.KINDS)), Arg("days", Word)])
 async def retention_set(ctx: Context, what: str, days: str) -> str:
-    network = ctx.require_network()
+    network = ctx.editable(ctx.require_network())
     try:
         wanted = retention.parse_days(days)
     except retention.RetentionProblem as p:

@@ -10,10 +10,11 @@ import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam
+from sqlalchemy import and_, bindparam, select as sa_select, update as sa_update
 from sqlmodel import Session, select
 
 from core.storage import repoint
+from core.storage.snapshot import Snapshot
 
 from core.messages import Incoming
 from core.storage.models import (
@@ -106,34 +107,44 @@ def circle_and_network(session: Session, platform: str, chat_id: str) -> tuple[C
     ).first()
 
 
+_SEEN = (Account, Person, Circle, Network, Membership)  # in the order of the row's columns
+
+
 @lru_cache(maxsize=1)
 def _whereabouts_statement():
     # Built once: composing a statement costs more than running it on SQLite, and every
     # command needs this one. Circle and membership are outer joins, so a direct message or
-    # a chat without a circle still finds the sender.
-    same_chat = and_(Circle.platform == bindparam("platform"), Circle.chat_id == bindparam("chat"),
-                     Circle.left_at == None)  # noqa: E711
-    return (
-        select(Account, Person, Circle, Network, Membership)
-        .join(Person, Person.id == Account.person_id)
-        .outerjoin(Circle, same_chat)
-        .outerjoin(Network, Network.id == Circle.network_id)
-        .outerjoin(Membership, and_(Membership.person_id == Person.id,
-                                    Membership.circle_id == Circle.id))
-        .where(Account.platform == bindparam("platform"),
-               Account.platform_user_id == bindparam("user"))
-        .limit(1)
-    )
+    # a chat without a circle still finds the sender. Plain table columns: the row becomes
+    # snapshots (core.storage.snapshot), not five objects for the session to track.
+    a, p, c, n, m = (model.__table__ for model in _SEEN)
+    same_chat = and_(c.c.platform == bindparam("platform"), c.c.chat_id == bindparam("chat"),
+                     c.c.left_at == None)  # noqa: E711
+    joined = (a.join(p, p.c.id == a.c.person_id).outerjoin(c, same_chat)
+              .outerjoin(n, n.c.id == c.c.network_id)
+              .outerjoin(m, and_(m.c.person_id == p.c.id, m.c.circle_id == c.c.id)))
+    stmt = (sa_select(*a.c, *p.c, *c.c, *n.c, *m.c).select_from(joined)
+            .where(a.c.platform == bindparam("platform"), a.c.platform_user_id == bindparam("user"))
+            .limit(1))
+    spans, at = [], 0
+    for model in _SEEN:
+        keys = [col.key for col in model.__table__.columns]
+        spans.append((model, at, at + len(keys), keys))
+        at += len(keys)
+    return stmt, spans
 
 
 def whereabouts(session: Session, platform: str, user_id: str, display_name: str,
                 chat_id: str | None, now: datetime, is_admin: bool = False):
     """(account, person, circle, network, membership) of a message, in one query when the
     sender is known: who speaks, in which circle (None in a direct chat or an unknown chat),
-    and their membership there (created on first sight, as `membership_for` does)."""
-    row = session.exec(_whereabouts_statement(),
-                       params={"platform": platform, "user": str(user_id),
-                               "chat": "" if chat_id is None else str(chat_id)}).first()
+    and their membership there (created on first sight, as `membership_for` does).
+
+    A known sender's rows come as read-only snapshots (`Work.editable` loads one to change
+    it); rows created here on first sight are ORM objects.
+    """
+    stmt, spans = _whereabouts_statement()
+    row = session.execute(stmt, {"platform": platform, "user": str(user_id),
+                                 "chat": "" if chat_id is None else str(chat_id)}).first()
     if row is None:  # first sight of this account: the slower path creates it
         acc, person = sender_of(session, platform, user_id, display_name, now)
         found = None if chat_id is None else circle_and_network(session, platform, chat_id)
@@ -142,26 +153,44 @@ def whereabouts(session: Session, platform: str, user_id: str, display_name: str
         circle, network = found
         return acc, person, circle, network, membership_for(session, person.id, circle.id, now,
                                                             is_admin)
-    acc, person, circle, network, m = row
+    acc, person, circle, network, m = (Snapshot(model, dict(zip(keys, row[lo:hi])))
+                                       for model, lo, hi, keys in spans)
     if display_name and acc.display_name != display_name:
-        acc.display_name = display_name
-        session.add(acc)
-    if circle is None or chat_id is None:
+        acc = _change(session, acc, display_name=display_name)
+    if circle.id is None or chat_id is None:
         return acc, person, None, None, None
-    if m is None:
-        m = membership_for(session, person.id, circle.id, now, is_admin)
-    else:
-        _refresh_membership(session, m, now, is_admin)
+    if m.id is None:
+        return acc, person, circle, network, membership_for(session, person.id, circle.id, now,
+                                                            is_admin)
+    changes = _membership_refresh(m, now, is_admin)
+    if changes:
+        m = _change(session, m, **changes)
     return acc, person, circle, network, m
 
 
-def _refresh_membership(session: Session, m: Membership, now: datetime, is_admin: bool) -> None:
-    changed = False
+def _change(session: Session, seen: Snapshot, **values) -> Snapshot:
+    """Write `values` to the row behind a snapshot (one UPDATE); the changed snapshot."""
+    table = seen.model.__table__
+    session.execute(sa_update(table).where(table.c.id == seen.id).values(**values))
+    return seen.changed(**values)
+
+
+def _membership_refresh(m, now: datetime, is_admin: bool) -> dict:
+    """What a message from a member says about their membership: back after leaving, or
+    made a chat admin (the platform already trusts them with the chat)."""
+    changes: dict = {}
     if m.left_at is not None:
-        m.left_at, m.joined_at, changed = None, now, True
+        changes.update(left_at=None, joined_at=now)
     if is_admin and not m.is_coordinator:
-        m.is_coordinator, changed = True, True
-    if changed:
+        changes["is_coordinator"] = True
+    return changes
+
+
+def _refresh_membership(session: Session, m: Membership, now: datetime, is_admin: bool) -> None:
+    changes = _membership_refresh(m, now, is_admin)
+    for name, value in changes.items():
+        setattr(m, name, value)
+    if changes:
         session.add(m)
 
 

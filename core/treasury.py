@@ -112,6 +112,7 @@ def change_setting(work: Work, network: Network, name: str, value: str) -> Treas
 
     Raises `Refusal("treasury.settings_bad", ...)` for unknown names or values.
     """
+    network = work.editable(network)
     raw = dict((network.settings or {}).get("treasury") or {})
     name = name.strip().lower()
     try:

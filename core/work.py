@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -22,10 +22,14 @@ from core.messages import Incoming, Outgoing
 from core.storage.models import (
     Account, AuditEntry, Circle, Membership, Network, Person, Timer,
 )
+from core.storage.snapshot import Snapshot
 
 log = logging.getLogger("tessera.work")
 
 MessageBuilder = Callable[[str], Outgoing]  # language -> message
+T = TypeVar("T")
+# Where a context keeps the sender's whereabouts (read-only snapshots until made editable).
+_SNAPSHOT_SLOTS = ("account", "person", "circle", "network", "membership")
 
 
 class Refusal(Exception):
@@ -157,6 +161,19 @@ class Work:
             self.session.add(r)
         return len(rows)
 
+    # -- changing what a command was given --------------------------------------------------
+    def editable(self, row: T) -> T:
+        """The stored row behind a snapshot (`ctx.person`, `ctx.circle`...), loaded to be
+        changed in this unit of work; an ORM object is returned as it is. The context holds
+        the loaded row from then on, so what the command says next reflects the change."""
+        if not isinstance(row, Snapshot):
+            return row
+        loaded = self.session.get(row.model, row.id)
+        for name in _SNAPSHOT_SLOTS:
+            if getattr(self, name, None) is row:
+                setattr(self, name, loaded)
+        return loaded
+
     # -- record ----------------------------------------------------------------------------
     def audit(self, action: str, *, person_id: int | None = None, circle_id: int | None = None,
               network_id: int | None = None, **details: Any) -> None:
@@ -181,7 +198,12 @@ def coordinators(session: Session, circle_id: int) -> list[Person]:
 
 
 class Context(Work):
-    """The unit of work of one incoming message: who said what, where."""
+    """The unit of work of one incoming message: who said what, where.
+
+    `person`, `account`, `circle`, `network` and `membership` are read-only snapshots for a
+    known sender (see `core.storage.snapshot`); `editable(ctx.circle)` loads the row to
+    change it.
+    """
 
     def __init__(self, services: Services, session: Session, now: datetime, incoming: Incoming,
                  person: Person, account: Account, circle: Circle | None,
