@@ -16,7 +16,7 @@ from core import agenda, i18n
 from core.agenda import CalendarProblem
 from core.circles import active_circles, find_circle
 from core.clock import utc
-from core.storage import by_id
+from core.storage.snapshot import snapshot_by_id
 from core.commands import (
     ANYONE, COORDINATOR, MEMBER, Arg, ArgError, Feature, PositiveInt, Text, choice,
     parse_duration, split_command,
@@ -170,7 +170,8 @@ def count_lines(session, ev: CalendarEvent, occ: datetime, lang: str) -> list[st
 
 
 def _event_for(ctx: Context, event_id: int) -> CalendarEvent:
-    ev = by_id(ctx.session, CalendarEvent, event_id)
+    """The event as this chat may see it (a read-only snapshot: `ctx.editable` to change)."""
+    ev = snapshot_by_id(ctx.session, CalendarEvent, event_id)
     circle = ctx.circle
     if circle is None and ev is not None:
         circle = agenda.home_circle_for(ctx.session, ctx.person.id, ev.network_id)

@@ -160,6 +160,7 @@ def plan_occurrence(work: Work, ev: CalendarEvent, after: datetime,
 
 def cancel_event(work: Work, ev: CalendarEvent) -> None:
     """Cancel an event and its pending reminders."""
+    ev = work.editable(ev)
     ev.cancelled_at = work.now
     ev.updated_at = work.now
     ev.sequence += 1

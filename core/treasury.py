@@ -39,6 +39,7 @@ from core.money import Balances, Money, Rate
 from core.storage import repoint
 from core.storage.dialects import upsert_insert
 from core.storage.models import Circle, Membership, Network, Person
+from core.storage.snapshot import snapshot_by_id
 from core.storage.treasury import (
     TreasuryBallot, TreasuryContribution, TreasuryDraw, TreasuryIncome, TreasuryPayout,
     TreasuryLedgerRow, TreasuryPledge, TreasuryRate, TreasuryStewardship, TreasuryVote,
@@ -544,11 +545,13 @@ def find_draw(session: Session, network_id: int, draw_id: int) -> TreasuryDraw:
 
 def _draw_and_ballot(session: Session, network_id: int, draw_id: int
                      ) -> tuple[TreasuryDraw, TreasuryBallot]:
-    """The network's draw and its ballot (one query), or a refusal."""
-    found = session.exec(_draw_and_ballot_statement(), params={"draw": draw_id}).first()
-    if found is None or found[0].network_id != network_id:
+    """The network's draw and its ballot as read-only snapshots (a vote only reads them),
+    or a refusal."""
+    draw = snapshot_by_id(session, TreasuryDraw, draw_id)
+    ballot = snapshot_by_id(session, TreasuryBallot, draw_id) if draw is not None else None
+    if ballot is None or draw.network_id != network_id:
         raise Refusal("treasury.no_such_draw", number=draw_id)
-    return found[0], found[1]
+    return draw, ballot
 
 
 @dataclass
@@ -591,13 +594,6 @@ def cast_vote(work: Work, draw_id: int, person: Person, circle: Circle,
 # Votes arrive in bursts when a ballot opens: their statements are composed once, of table
 # columns (`TreasuryVote.__table__.c`): naming the model's attributes would make SQLAlchemy set
 # up ORM loading on every run, which costs more than the query itself on SQLite.
-@lru_cache(maxsize=1)
-def _draw_and_ballot_statement():
-    return (select(TreasuryDraw, TreasuryBallot)
-            .join(TreasuryBallot, TreasuryBallot.draw_id == TreasuryDraw.id)
-            .where(TreasuryDraw.id == bindparam("draw")))
-
-
 @lru_cache(maxsize=1)
 def _votes_statement():
     t = TreasuryVote.__table__.c

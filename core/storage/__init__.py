@@ -6,14 +6,12 @@ serves both.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, TypeVar
+from typing import Iterator
 
-from sqlalchemy import bindparam, event
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm.util import identity_key
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, SQLModel, create_engine
 
 from core import translation_cache  # noqa: F401  (its table joins the metadata)
 from core.storage import models  # noqa: F401  (registers the tables)
@@ -25,7 +23,6 @@ from core.storage.models import (  # noqa: F401
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-T = TypeVar("T")
 SQLITE_BUSY_MS = 30000  # how long a SQLite writer waits for another's lock before failing
 
 
@@ -68,22 +65,6 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
-
-def by_id(session: Session, model: type[T], ident: Any) -> T | None:
-    """`session.get(model, ident)` for the hot paths: the same object when the session
-    holds it already, else one SELECT composed once per model (a `get` that misses composes
-    its statement anew each time, which costs more than running it on SQLite)."""
-    held = session.identity_map.get(identity_key(model, ident))
-    if held is not None:
-        return held
-    return session.exec(_by_id_statement(model), params={"ident": ident}).first()
-
-
-@lru_cache(maxsize=None)
-def _by_id_statement(model):
-    (pk,) = model.__table__.primary_key.columns
-    return select(model).where(pk == bindparam("ident"))
 
 
 def repoint(session: Session, column, old, new) -> None:

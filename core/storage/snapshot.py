@@ -7,7 +7,10 @@ own work on SQLite; a snapshot is a plain copy of the row's values. Reading is t
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+
+from sqlalchemy import bindparam, select
 
 
 class ReadOnlySnapshot(AttributeError):
@@ -50,3 +53,19 @@ class Snapshot:
     def __repr__(self) -> str:
         return f"<{self.model.__name__} #{self.__dict__.get('id')} (snapshot)>"
 
+
+
+def snapshot_by_id(session, model: type, ident: Any) -> Snapshot | None:
+    """A read-only snapshot of one row by its id, for commands that only read it (one plain
+    SELECT, composed once per model); None when there is no such row."""
+    stmt, keys = _by_id(model)
+    row = session.execute(stmt, {"ident": ident}).first()
+    return None if row is None else Snapshot(model, dict(zip(keys, row)))
+
+
+@lru_cache(maxsize=None)
+def _by_id(model: type):
+    table = model.__table__
+    (pk,) = table.primary_key.columns
+    return (select(*table.columns).where(pk == bindparam("ident")),
+            [col.key for col in table.columns])
