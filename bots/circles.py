@@ -21,6 +21,7 @@ from core.commands import (
 )
 from core.messages import Outgoing
 from core.storage.models import Account, Circle, Membership, Network, Person, Timer
+from core.storage.snapshot import columns_of, snapshots
 from core.timekeeping import format_local, resolve_local
 from core.work import Context, Refusal, Work
 
@@ -328,10 +329,10 @@ async def link(ctx: Context, code: str | None) -> str:
 @lru_cache(maxsize=1)
 def _whoami_statements():
     # Composed once: "who am I here" is among the most asked questions.
-    accounts = select(Account).where(Account.person_id == bindparam("person"))
-    circles = (select(Circle, Membership).join(Membership, Membership.circle_id == Circle.id)
-               .where(Membership.person_id == bindparam("person"),
-                      Membership.left_at == None))  # noqa: E711
+    a, c, m = Account.__table__, Circle.__table__, Membership.__table__
+    accounts = select(*a.c).where(a.c.person_id == bindparam("person"))
+    circles = (select(*columns_of(Circle, Membership)).join_from(c, m, m.c.circle_id == c.c.id)
+               .where(m.c.person_id == bindparam("person"), m.c.left_at == None))  # noqa: E711
     return accounts, circles
 
 
@@ -339,8 +340,8 @@ def _whoami_statements():
 async def whoami(ctx: Context) -> str:
     s, who = ctx.session, {"person": ctx.person.id}
     accounts_q, circles_q = _whoami_statements()
-    accounts = s.exec(accounts_q, params=who).all()
-    rows = s.exec(circles_q, params=who).all()
+    accounts = snapshots(s, accounts_q, who, Account)
+    rows = snapshots(s, circles_q, who, Circle, Membership)
     circles = [c.name + (ctx.tr("circles.role_coordinator") if m.is_coordinator else "") +
                (ctx.tr("circles.role_steward") if m.is_steward else "") for c, m in rows]
     return ctx.tr("circles.whoami", name=ctx.person.display_name, id=ctx.person.id,

@@ -30,6 +30,7 @@ from core.relay_audio import audio_duration
 from core.relay_messages import reminder_message
 from core.storage.models import Circle, OutboxMessage, Timer
 from core.storage.relay import Relay, RelayGlossaryTerm, RelayLeg
+from core.storage.snapshot import snapshots
 from core.timekeeping import format_countdown, format_local
 from core.translation_cache import forget_texts, live_cache
 from core.work import Context, Refusal, Work, coordinators
@@ -290,7 +291,7 @@ async def status(ctx: Context, relay: int | None) -> str:
         if r is None or r.network_id != ctx.network.id:
             raise Refusal("relay.not_in_network", id=relay)
         return status_text(ctx, r)
-    rows = ctx.session.exec(_running_relays(), params={"network": ctx.network.id}).all()
+    rows = snapshots(ctx.session, _running_relays(), {"network": ctx.network.id}, Relay)
     if not rows:
         return ctx.tr("relay.status_none")
     return "\n\n".join(status_text(ctx, r) for r in rows)
@@ -299,8 +300,9 @@ async def status(ctx: Context, relay: int | None) -> str:
 @lru_cache(maxsize=1)
 def _running_relays():
     # Composed once: /relay status is asked far more often than relays change.
-    return (select(Relay).where(Relay.network_id == bindparam("network"),
-                                Relay.state.in_(rules.ACTIVE_RELAY)).order_by(Relay.id))
+    r = Relay.__table__.c
+    return (select(*r).where(r.network_id == bindparam("network"),
+                             r.state.in_(rules.ACTIVE_RELAY)).order_by(r.id))
 
 
 # --- steering --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from core.commands import (
 )
 from core.messages import Attachment, Choice, Outgoing
 from core.storage.models import Circle, Timer
+from core.storage.snapshot import snapshots
 from core.storage.syncday import SyncDay, SyncDayCircle
 from core.syncdays import SyncDayProblem
 from core.timekeeping import format_countdown, format_local
@@ -238,7 +239,7 @@ async def status(ctx: Context, id: int) -> str:
 
 @feature.command("syncday list", who=MEMBER, aliases=("syncdays",))
 async def list_days(ctx: Context) -> str:
-    days = ctx.session.exec(_network_days(), params={"network": ctx.network.id}).all()
+    days = snapshots(ctx.session, _network_days(), {"network": ctx.network.id}, SyncDay)
     if not days:
         return ctx.tr("syncday.list_empty")
     lines = [ctx.tr("syncday.list_header")]
@@ -253,8 +254,8 @@ async def list_days(ctx: Context) -> str:
 @lru_cache(maxsize=1)
 def _network_days():
     # Composed once: the list is asked far more often than days are declared.
-    return (select(SyncDay).where(SyncDay.network_id == bindparam("network"))
-            .order_by(SyncDay.day, SyncDay.id))
+    d = SyncDay.__table__.c
+    return select(*d).where(d.network_id == bindparam("network")).order_by(d.day, d.id)
 
 
 @feature.command("syncday cancel", args=[Arg("id", PositiveInt)], who=COORDINATOR)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from functools import lru_cache
+
+from sqlalchemy import bindparam, select
 
 from core import i18n
 from core import treasury as svc
@@ -321,20 +324,24 @@ async def disburse(ctx: Context, draw: int, reference: str | None) -> str:
                   balance=words.money_text(outcome.balance_after, ctx.lang))
 
 
+@lru_cache(maxsize=1)
+def _unconfirmed():
+    # Numbers of contributions waiting for a steward: asked with every balance.
+    from core.storage.treasury import TreasuryContribution
+    t = TreasuryContribution.__table__.c
+    return (select(t.id).where(t.network_id == bindparam("network"), t.confirmed_at == None)  # noqa: E711
+            .order_by(t.id))
+
+
 @feature.command("treasury balance", who=MEMBER, args=[Arg("currency", Word, required=False)])
 async def balance(ctx: Context, currency: str | None) -> str:
     network, _ = _open(ctx)
     held = svc.treasury_balances(ctx.session, network.id)
-    from sqlmodel import select
-    from core.storage.treasury import TreasuryContribution
-    waiting = ctx.session.exec(select(TreasuryContribution).where(
-        TreasuryContribution.network_id == network.id,
-        TreasuryContribution.confirmed_at == None)).all()  # noqa: E711
+    waiting = ctx.session.execute(_unconfirmed(), {"network": network.id}).scalars().all()
     lines = [ctx.tr("treasury.balance", balances=words.balances_text(held, ctx.lang))]
     if waiting:
         lines.append(ctx.tr("treasury.unconfirmed", count=len(waiting),
-                            numbers=i18n.join_list((f"#{w.id}" for w in waiting[:10]),
-                                                   ctx.lang)))
+                            numbers=i18n.join_list((f"#{n}" for n in waiting[:10]), ctx.lang)))
     if currency:
         try:
             total = held.report_total(svc.rates(ctx.session, network.id), currency,

@@ -29,6 +29,7 @@ from core.storage import repoint
 from core.storage.agenda import CalendarEvent, EventRsvp, LabItem, LabSession
 from core.storage.dialects import upsert_insert
 from core.storage.models import Circle, Membership, Network
+from core.storage.snapshot import snapshots
 from core.timekeeping import (
     TimeProblem, normalize_rrule, occurrences, reminder_instants, resolve_local_explain, zone,
 )
@@ -170,19 +171,19 @@ def cancel_event(work: Work, ev: CalendarEvent) -> None:
 
 def visible_events(session: Session, circle: Circle) -> list[CalendarEvent]:
     """Events a circle sees: its own and its network's network-wide ones (not cancelled)."""
-    return list(session.exec(_visible_statement(), params={
-        "network": circle.network_id, "circle": circle.id}).all())
+    return snapshots(session, _visible_statement(), {
+        "network": circle.network_id, "circle": circle.id}, CalendarEvent)
 
 
 @lru_cache(maxsize=1)
 def _visible_statement():
     # Filtered in SQL: a network of many circles has many circles' own events to skip.
     # Composed once: every /event list runs it.
-    return (select(CalendarEvent).where(
-        CalendarEvent.network_id == bindparam("network"),
-        CalendarEvent.cancelled_at == None,  # noqa: E711
-        or_(CalendarEvent.scope == "network", CalendarEvent.circle_id == bindparam("circle")))
-        .order_by(CalendarEvent.start_utc, CalendarEvent.id))
+    e = CalendarEvent.__table__.c
+    return (select(*e).where(
+        e.network_id == bindparam("network"), e.cancelled_at == None,  # noqa: E711
+        or_(e.scope == "network", e.circle_id == bindparam("circle")))
+        .order_by(e.start_utc, e.id))
 
 
 def network_events(session: Session, network_id: int) -> list[CalendarEvent]:

@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, select as sa_select, update as sa_update
 from sqlmodel import Session, select
 
 from core.storage import repoint
-from core.storage.snapshot import Snapshot
+from core.storage.snapshot import Snapshot, columns_of, snapshots
 
 from core.messages import Incoming
 from core.storage.models import (
@@ -122,15 +122,9 @@ def _whereabouts_statement():
     joined = (a.join(p, p.c.id == a.c.person_id).outerjoin(c, same_chat)
               .outerjoin(n, n.c.id == c.c.network_id)
               .outerjoin(m, and_(m.c.person_id == p.c.id, m.c.circle_id == c.c.id)))
-    stmt = (sa_select(*a.c, *p.c, *c.c, *n.c, *m.c).select_from(joined)
+    return (sa_select(*columns_of(*_SEEN)).select_from(joined)
             .where(a.c.platform == bindparam("platform"), a.c.platform_user_id == bindparam("user"))
             .limit(1))
-    spans, at = [], 0
-    for model in _SEEN:
-        keys = [col.key for col in model.__table__.columns]
-        spans.append((model, at, at + len(keys), keys))
-        at += len(keys)
-    return stmt, spans
 
 
 def whereabouts(session: Session, platform: str, user_id: str, display_name: str,
@@ -142,10 +136,10 @@ def whereabouts(session: Session, platform: str, user_id: str, display_name: str
     A known sender's rows come as read-only snapshots (`Work.editable` loads one to change
     it); rows created here on first sight are ORM objects.
     """
-    stmt, spans = _whereabouts_statement()
-    row = session.execute(stmt, {"platform": platform, "user": str(user_id),
-                                 "chat": "" if chat_id is None else str(chat_id)}).first()
-    if row is None:  # first sight of this account: the slower path creates it
+    found = snapshots(session, _whereabouts_statement(), {
+        "platform": platform, "user": str(user_id),
+        "chat": "" if chat_id is None else str(chat_id)}, *_SEEN)
+    if not found:  # first sight of this account: the slower path creates it
         acc, person = sender_of(session, platform, user_id, display_name, now)
         found = None if chat_id is None else circle_and_network(session, platform, chat_id)
         if found is None:
@@ -153,8 +147,7 @@ def whereabouts(session: Session, platform: str, user_id: str, display_name: str
         circle, network = found
         return acc, person, circle, network, membership_for(session, person.id, circle.id, now,
                                                             is_admin)
-    acc, person, circle, network, m = (Snapshot(model, dict(zip(keys, row[lo:hi])))
-                                       for model, lo, hi, keys in spans)
+    acc, person, circle, network, m = found[0]
     if display_name and acc.display_name != display_name:
         acc = _change(session, acc, display_name=display_name)
     if circle.id is None or chat_id is None:
@@ -272,16 +265,16 @@ def register_circle(session: Session, network: Network, incoming: Incoming, *, c
 
 
 def people_in_circle(session: Session, circle_id: int) -> list[tuple[Person, Membership]]:
-    """Current members of a circle with their memberships."""
-    return list(session.exec(_people_statement(), params={"circle": circle_id}).all())
+    """Current members of a circle with their memberships (read-only snapshots)."""
+    return snapshots(session, _people_statement(), {"circle": circle_id}, Person, Membership)
 
 
 @lru_cache(maxsize=1)
 def _people_statement():
     # Composed once: /circle info and every roster read it.
-    return (select(Person, Membership).join(Membership, Membership.person_id == Person.id)
-            .where(Membership.circle_id == bindparam("circle"),
-                   Membership.left_at == None))  # noqa: E711
+    p, m = Person.__table__, Membership.__table__
+    return (sa_select(*columns_of(Person, Membership)).join_from(p, m, m.c.person_id == p.c.id)
+            .where(m.c.circle_id == bindparam("circle"), m.c.left_at == None))  # noqa: E711
 
 
 def find_member(session: Session, circle_id: int, ref: str) -> Person | None:

@@ -55,6 +55,35 @@ class Snapshot:
 
 
 
+def columns_of(*models: type) -> list:
+    """The table columns of `models`, in order: what a statement selects for `snapshots`."""
+    return [col for model in models for col in model.__table__.columns]
+
+
+def snapshots(session, stmt, params: dict, *models: type) -> list:
+    """The rows of `stmt` (selecting `columns_of(*models)`) as read-only snapshots: one per
+    row for one model, a tuple per row for several."""
+    spans = spans_of(models)
+    rows = session.execute(stmt, params).all()
+    if len(models) == 1:
+        ((model, _, _, keys),) = spans
+        return [Snapshot(model, dict(zip(keys, row))) for row in rows]
+    return [tuple(Snapshot(model, dict(zip(keys, row[lo:hi]))) for model, lo, hi, keys in spans)
+            for row in rows]
+
+
+@lru_cache(maxsize=None)
+def spans_of(models: tuple[type, ...]) -> tuple[tuple[type, int, int, list[str]], ...]:
+    """Where each model's values sit in a row of `columns_of(*models)`: (model, start, end,
+    attribute names)."""
+    out, at = [], 0
+    for model in models:
+        keys = [col.key for col in model.__table__.columns]
+        out.append((model, at, at + len(keys), keys))
+        at += len(keys)
+    return tuple(out)
+
+
 def snapshot_by_id(session, model: type, ident: Any) -> Snapshot | None:
     """A read-only snapshot of one row by its id, for commands that only read it (one plain
     SELECT, composed once per model); None when there is no such row."""
