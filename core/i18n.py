@@ -133,17 +133,23 @@ def format_number(value: int | float | Decimal, lang: str, decimals: int | None 
 
 def normalise_language(code: str) -> str | None:
     """Map user input ("ES", "es-MX", "Spanish") to a catalog code, or None."""
-    code = code.strip().replace("_", "-")
-    langs = available_languages()
-    low = code.lower()
+    low = code.strip().replace("_", "-").lower()
+    langs = _catalog_codes()
     if low in langs:
         return low
     if low.split("-")[0] in langs:
         return low.split("-")[0]
-    for c in langs:
-        if low in (language_name(c).lower(), language_name(c, "en").lower()):
-            return c
-    return None
+    return _by_name().get(low)
+
+
+@lru_cache(maxsize=1)
+def _by_name() -> dict[str, str]:
+    # "español" and "spanish" -> "es", for every catalog language.
+    names: dict[str, str] = {}
+    for c in reversed(_catalog_codes()):  # the first catalog wins a shared name
+        names[language_name(c, "en").lower()] = c
+        names[language_name(c).lower()] = c
+    return names
 
 
 # Lists inside a sentence: Arabic script writes its own comma and semicolon ("،", "؛").

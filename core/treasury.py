@@ -39,7 +39,7 @@ from core.money import Balances, Money, Rate
 from core.storage import repoint
 from core.storage.dialects import upsert_insert
 from core.storage.models import Circle, Membership, Network, Person
-from core.storage.snapshot import snapshot_by_id
+from core.storage.snapshot import columns_of, snapshots
 from core.storage.treasury import (
     TreasuryBallot, TreasuryContribution, TreasuryDraw, TreasuryIncome, TreasuryPayout,
     TreasuryLedgerRow, TreasuryPledge, TreasuryRate, TreasuryStewardship, TreasuryVote,
@@ -96,7 +96,14 @@ def settings_from(raw: Mapping[str, Any]) -> TreasurySettings:
 
 def settings_for(network: Network) -> TreasurySettings:
     """The network's treasury rules."""
-    return settings_from((network.settings or {}).get("treasury") or {})
+    stored = (network.settings or {}).get("treasury") or {}
+    return _settings_of(json.dumps(stored, sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _settings_of(stored: str) -> TreasurySettings:
+    # Every treasury command needs the rules, which change rarely: parse each set once.
+    return settings_from(json.loads(stored))
 
 
 def _flag(value: str) -> bool:
@@ -545,13 +552,20 @@ def find_draw(session: Session, network_id: int, draw_id: int) -> TreasuryDraw:
 
 def _draw_and_ballot(session: Session, network_id: int, draw_id: int
                      ) -> tuple[TreasuryDraw, TreasuryBallot]:
-    """The network's draw and its ballot as read-only snapshots (a vote only reads them),
-    or a refusal."""
-    draw = snapshot_by_id(session, TreasuryDraw, draw_id)
-    ballot = snapshot_by_id(session, TreasuryBallot, draw_id) if draw is not None else None
-    if ballot is None or draw.network_id != network_id:
+    """The network's draw and its ballot as read-only snapshots, in one query (a vote only
+    reads them), or a refusal."""
+    found = snapshots(session, _draw_and_ballot_statement(), {"draw": draw_id},
+                      TreasuryDraw, TreasuryBallot)
+    if not found or found[0][0].network_id != network_id:
         raise Refusal("treasury.no_such_draw", number=draw_id)
-    return draw, ballot
+    return found[0]
+
+
+@lru_cache(maxsize=1)
+def _draw_and_ballot_statement():
+    d, b = TreasuryDraw.__table__, TreasuryBallot.__table__
+    return (select(*columns_of(TreasuryDraw, TreasuryBallot))
+            .join_from(d, b, b.c.draw_id == d.c.id).where(d.c.id == bindparam("draw")))
 
 
 @dataclass
