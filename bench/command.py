@@ -338,27 +338,38 @@ def by_command(messages: list[Message], latencies: list[float]) -> list[tuple[st
     return sorted(means, key=lambda nm: -nm[1])
 
 
+RUNS = 3  # timed runs of the SQLite mixed workload
+
+
 def sqlite_rows(size: Sizes, workdir: Path) -> list[Row]:
     """The mixed and the echo workload on SQLite, in this process."""
     url = f"sqlite:///{workdir / 'command.db'}"
     mix, pop = asyncio.run(_prepare(url, workdir, size, seed=1))
     messages = workload(mix, pop, size.commands, seed=2)
     warm = workload(mix, pop, size.warmup, seed=3)
-    full = run_share(url, str(workdir), False, messages, warm)
     from core.storage import make_engine
     engine = make_engine(url)
-    rows_full = _outbox_rows(engine) - full.rows_before
+    # Three timed runs of the same messages (a fresh app each), the median one reported:
+    # one run on a shared machine can land in a slow or a fast minute.
+    runs = []
+    for _ in range(RUNS):
+        run = run_share(url, str(workdir), False, messages, warm)
+        runs.append((run.commands / (run.ended - run.started), run,
+                     _outbox_rows(engine) - run.rows_before))
+    runs.sort(key=lambda r: r[0])
+    rate, full, rows_full = runs[len(runs) // 2]
+    spread = f"{runs[0][0]:,.0f}-{runs[-1][0]:,.0f}"
     echo = run_share(url, str(workdir), True, as_echo(messages), as_echo(warm))
     rows_echo = _outbox_rows(engine) - echo.rows_before
     engine.dispose()
-    rate = full.commands / (full.ended - full.started)
     echo_rate = echo.commands / (echo.ended - echo.started)
     p99 = _latency_ms(full.latencies, 99)
     who = f"{len(pop.members)} members in {len(pop.chats)} circles, {full.commands} commands"
     slowest = ", ".join(f"{name} {ms:.1f}" for name, ms in by_command(messages, full.latencies)[:3])
     return [
         Row("1 commands", "SQLite mixed: commands/s", rate, "cmd/s", ">= 1,000",
-            at_least(rate, 1000), f"{who}; {full.commands / full.cpu_s:,.0f} per CPU-second"),
+            at_least(rate, 1000), f"{who}; median of {RUNS} runs ({spread}); "
+            f"{full.commands / full.cpu_s:,.0f} per CPU-second"),
         Row("1 commands", "SQLite mixed: p99 latency", p99, "ms", "< 50 ms", under(p99, 50),
             f"p50 {_latency_ms(full.latencies, 50):.2f} ms, max {max(full.latencies) * 1000:.1f} ms"),
         Row("1 commands", "SQLite mixed: outbox rows per command", rows_full / full.commands,
