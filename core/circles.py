@@ -281,8 +281,8 @@ def find_member(session: Session, circle_id: int, ref: str) -> Person | None:
     """A member of the circle by display name (case-insensitive, unique prefix) or "@id"."""
     ref = ref.strip().lstrip("@").lower()
     members = people_in_circle(session, circle_id)
-    accounts = {a.person_id: a for a in session.exec(select(Account)).all()
-                if a.person_id in {p.id for p, _ in members}}
+    accounts = {a.person_id: a for a in session.exec(select(Account).where(
+        Account.person_id.in_([p.id for p, _ in members] or [-1]))).all()}
     exact = [p for p, _ in members if p.display_name.lower() == ref
              or (accounts.get(p.id) and accounts[p.id].platform_user_id.lower().lstrip("@") == ref)]
     if len(exact) == 1:
