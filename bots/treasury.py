@@ -22,7 +22,9 @@ from core.ledger import chain_to_csv, chain_to_json
 from core.messages import Attachment, Outgoing
 from core.money import Money, MoneyError, Rate
 from core.storage.models import Circle, Network, Timer
-from core.storage.treasury import TreasuryBallot, TreasuryDraw, ledger_head, load_chain
+from core.storage.treasury import (
+    TreasuryBallot, TreasuryContribution, TreasuryDraw, ledger_head, load_chain,
+)
 from core.timekeeping import format_countdown, format_local, local_wall
 from core.work import Context, Refusal, Work
 
@@ -327,7 +329,6 @@ async def disburse(ctx: Context, draw: int, reference: str | None) -> str:
 @lru_cache(maxsize=1)
 def _unconfirmed():
     # Numbers of contributions waiting for a steward: asked with every balance.
-    from core.storage.treasury import TreasuryContribution
     t = TreasuryContribution.__table__.c
     return (select(t.id).where(t.network_id == bindparam("network"), t.confirmed_at == None)  # noqa: E711
             .order_by(t.id))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 
-from sqlalchemy import Row, bindparam, delete, insert
+from sqlalchemy import bindparam, delete, insert
 from sqlmodel import Session, select
 
 from core import i18n
@@ -28,6 +28,7 @@ from core.storage.archive import (
     ArchiveTag, ArchiveWage,
 )
 from core.storage.models import Circle, Person
+from core.storage.snapshot import Snapshot
 
 DEFAULT_KINDS = ("testimony", "wages", "supply_chain", "legal", "report", "note")
 VISIBILITIES = ("circle", "network", "public")
@@ -304,10 +305,10 @@ def keep_apart(session: Session, a: ArchiveActor, b: ArchiveActor, person_id: in
 
 @dataclass
 class Added:
-    """What adding an entry did: the entry (its row as written, read-only: `.id`, `.kind`...),
-    the actors it names, actors it created, and merge proposals those raised."""
+    """What adding an entry did: the entry (a read-only snapshot of the row as written), the
+    actors it names, actors it created, and merge proposals those raised."""
 
-    entry: Row
+    entry: ArchiveEntry
     actors: list[ArchiveActor] = field(default_factory=list)
     new_actors: list[ArchiveActor] = field(default_factory=list)
     proposals: list[ArchiveMergeProposal] = field(default_factory=list)
@@ -368,7 +369,7 @@ def add_entry(session: Session, *, circle: Circle, author_id: int | None, kind: 
     if named:
         session.execute(insert(ArchiveMention.__table__),
                         [{"entry_id": entry_id, "actor_id": a} for a in named])
-    result.entry = row  # what was written, read-only (a row, not an object to change)
+    result.entry = Snapshot(ArchiveEntry, row._asdict())  # what was written
     result.actors = sorted(named.values(), key=lambda a: a.name.casefold())
     return result
 
