@@ -54,7 +54,6 @@ class Snapshot:
         return f"<{self.model.__name__} #{self.__dict__.get('id')} (snapshot)>"
 
 
-
 def columns_of(*models: type) -> list:
     """The table columns of `models`, in order: what a statement selects for `snapshots`."""
     return [col for model in models for col in model.__table__.columns]
@@ -87,14 +86,11 @@ def spans_of(models: tuple[type, ...]) -> tuple[tuple[type, int, int, list[str]]
 def snapshot_by_id(session, model: type, ident: Any) -> Snapshot | None:
     """A read-only snapshot of one row by its id, for commands that only read it (one plain
     SELECT, composed once per model); None when there is no such row."""
-    stmt, keys = _by_id(model)
-    row = session.execute(stmt, {"ident": ident}).first()
-    return None if row is None else Snapshot(model, dict(zip(keys, row)))
+    found = snapshots(session, _by_id(model), {"ident": ident}, model)
+    return found[0] if found else None
 
 
 @lru_cache(maxsize=None)
 def _by_id(model: type):
-    table = model.__table__
-    (pk,) = table.primary_key.columns
-    return (select(*table.columns).where(pk == bindparam("ident")),
-            [col.key for col in table.columns])
+    (pk,) = model.__table__.primary_key.columns
+    return select(*columns_of(model)).where(pk == bindparam("ident"))
